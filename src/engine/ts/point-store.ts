@@ -1,0 +1,81 @@
+/**
+ * The forest's shared store of distinct points (float32 D-vectors) with reference counts.
+ * A reference is held by each tree leaf that stores the point; a slot returns to the
+ * free list when its last leaf goes. Capacity grows on demand up to the worst case
+ * (every leaf of every tree distinct, plus the point being inserted).
+ */
+export class PointStore {
+  coords: Float32Array;
+  refCount: Int32Array;
+  private free: Int32Array; // stack of free slots
+  private freeTop = 0;
+  private capacity = 0;
+
+  constructor(readonly dimensions: number, initialCapacity: number, readonly maxCapacity: number) {
+    const cap = Math.max(1, Math.min(initialCapacity, maxCapacity));
+    this.coords = new Float32Array(cap * dimensions);
+    this.refCount = new Int32Array(cap);
+    this.free = new Int32Array(cap);
+    this.pushFree(0, cap);
+  }
+
+  private pushFree(from: number, to: number): void {
+    // Highest index at the bottom, so slots are handed out in ascending order.
+    for (let i = to - 1; i >= from; i--) this.free[this.freeTop++] = i;
+    this.capacity = to;
+  }
+
+  private grow(): void {
+    const cap = Math.min(this.capacity * 2, this.maxCapacity);
+    if (cap <= this.capacity) throw new Error('PointStore: capacity exhausted (internal invariant broken)');
+    const coords = new Float32Array(cap * this.dimensions);
+    coords.set(this.coords);
+    const refCount = new Int32Array(cap);
+    refCount.set(this.refCount);
+    this.coords = coords;
+    this.refCount = refCount;
+    this.free = new Int32Array(cap);
+    this.freeTop = 0;
+    this.pushFree(this.capacity, cap);
+  }
+
+  /** Copies D values from `src` at `offset` into a new slot with no references yet. */
+  add(src: Float32Array, offset: number): number {
+    if (this.freeTop === 0) this.grow();
+    const slot = this.free[--this.freeTop]!;
+    const d = this.dimensions;
+    this.coords.set(src.subarray(offset, offset + d), slot * d);
+    this.refCount[slot] = 0;
+    return slot;
+  }
+
+  retain(slot: number): void {
+    this.refCount[slot]!++;
+  }
+
+  /** Drops one reference; frees the slot when none remain. */
+  release(slot: number): void {
+    if (--this.refCount[slot]! === 0) this.free[this.freeTop++] = slot;
+  }
+
+  /** Frees a slot that never gained a reference (a candidate no tree kept). */
+  discardIfUnused(slot: number): void {
+    if (this.refCount[slot] === 0) this.free[this.freeTop++] = slot;
+  }
+
+  get slotsInUse(): number {
+    return this.capacity - this.freeTop;
+  }
+
+  get slotCapacity(): number {
+    return this.capacity;
+  }
+
+  equals(slot: number, q: Float32Array, qOffset: number): boolean {
+    const d = this.dimensions;
+    const c = this.coords;
+    const base = slot * d;
+    for (let i = 0; i < d; i++) if (c[base + i] !== q[qOffset + i]) return false;
+    return true;
+  }
+}

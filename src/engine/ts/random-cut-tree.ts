@@ -1,0 +1,496 @@
+import type { JavaRandom } from './java-random.js';
+import { LN2 } from './ln.js';
+import type { PointStore } from './point-store.js';
+
+/** Node codes: internal nodes are 0..S-2; a leaf slot l is coded ~l (negative). */
+export const NONE = 0x7fffffff;
+
+const f32 = new Float32Array(1);
+const i32 = new Int32Array(f32.buffer);
+
+/** The largest f32 strictly below x (x finite, not the lowest f32). */
+function nextDown(x: number): number {
+  if (x === 0) return -1.401298464324817e-45;
+  f32[0] = x;
+  i32[0] += x > 0 ? -1 : 1;
+  return f32[0]!;
+}
+
+/**
+ * A random cut tree (rcf-algorithm.md §6): struct-of-arrays internal nodes with cached
+ * bounding boxes, leaves that reference points in the forest's PointStore, index free
+ * lists, and no parent pointers (a root-to-leaf path is kept while walking instead).
+ */
+export class RandomCutTree {
+  readonly cutDim: Uint16Array;
+  readonly cutValue: Float32Array;
+  readonly left: Int32Array; // doubles as the free-list link of a free node
+  readonly right: Int32Array;
+  readonly boxMin: Float32Array;
+  readonly boxMax: Float32Array;
+  readonly leafPoint: Int32Array; // doubles as the free-list link of a free leaf
+  readonly leafMass: Int32Array;
+  root = NONE;
+  private freeNode = 0;
+  private freeLeaf = 0;
+  /** Current tree seed as a Java long (hi32, lo32). */
+  readonly seed = new Int32Array(2);
+
+  constructor(
+    readonly dimensions: number,
+    readonly capacity: number,
+    private readonly store: PointStore,
+    private readonly rng: JavaRandom,
+    /** Scratch root-to-leaf path shared by the forest's trees (length >= capacity). */
+    private readonly path: Int32Array,
+  ) {
+    const nodes = capacity - 1;
+    this.cutDim = new Uint16Array(nodes);
+    this.cutValue = new Float32Array(nodes);
+    this.left = new Int32Array(nodes);
+    this.right = new Int32Array(nodes);
+    this.boxMin = new Float32Array(nodes * dimensions);
+    this.boxMax = new Float32Array(nodes * dimensions);
+    this.leafPoint = new Int32Array(capacity);
+    this.leafMass = new Int32Array(capacity);
+    for (let i = 0; i < nodes; i++) this.left[i] = i + 1 < nodes ? i + 1 : -1;
+    for (let l = 0; l < capacity; l++) this.leafPoint[l] = l + 1 < capacity ? l + 1 : -1;
+    if (nodes === 0) this.freeNode = -1;
+  }
+
+  private newNode(): number {
+    const n = this.freeNode;
+    this.freeNode = this.left[n]!;
+    return n;
+  }
+
+  private newLeaf(point: number): number {
+    const l = this.freeLeaf;
+    this.freeLeaf = this.leafPoint[l]!;
+    this.leafPoint[l] = point;
+    this.leafMass[l] = 1;
+    this.store.retain(point);
+    return l;
+  }
+
+  private freeLeafSlot(l: number): void {
+    this.store.release(this.leafPoint[l]!);
+    this.leafPoint[l] = this.freeLeaf;
+    this.freeLeaf = l;
+  }
+
+  private freeNodeSlot(n: number): void {
+    this.left[n] = this.freeNode;
+    this.freeNode = n;
+  }
+
+  /** Follows cuts from the root to a leaf, recording the path; returns the leaf's depth. */
+  lookup(q: Float32Array, qo: number): number {
+    const path = this.path;
+    const cutDim = this.cutDim;
+    const cutValue = this.cutValue;
+    let node = this.root;
+    let depth = 0;
+    while (node >= 0) {
+      path[depth++] = node;
+      node = q[qo + cutDim[node]!]! <= cutValue[node]! ? this.left[node]! : this.right[node]!;
+    }
+    path[depth] = node;
+    return depth;
+  }
+
+  /** Min of the box of `code` (a leaf's box is its point) in dimension d. */
+  private min(code: number, d: number): number {
+    return code < 0
+      ? this.store.coords[this.leafPoint[~code]! * this.dimensions + d]!
+      : this.boxMin[code * this.dimensions + d]!;
+  }
+
+  private max(code: number, d: number): number {
+    return code < 0
+      ? this.store.coords[this.leafPoint[~code]! * this.dimensions + d]!
+      : this.boxMax[code * this.dimensions + d]!;
+  }
+
+  /**
+   * Inserts the stored point `point` (§6.3). Returns the leaf slot that now holds it,
+   * which may be an existing leaf with an equal point (a duplicate: no draws).
+   */
+  insert(point: number): number {
+    const D = this.dimensions;
+    const coords = this.store.coords;
+    const po = point * D;
+    if (this.root === NONE) {
+      const l = this.newLeaf(point);
+      this.root = ~l;
+      return l;
+    }
+    const path = this.path;
+    const h = this.lookup(coords, po);
+    const leaf = ~path[h]!;
+    if (this.store.equals(this.leafPoint[leaf]!, coords, po)) {
+      this.leafMass[leaf]!++;
+      return leaf;
+    }
+
+    const rng = this.rng;
+    rng.setSeed(this.seed[0]!, this.seed[1]!);
+    rng.nextLong(this.seed, 0);
+
+    // Walk up from the leaf; the box at each level is that node's own box. The highest
+    // separating level wins.
+    let cutLevel = -1;
+    let cutD = 0;
+    let cutV = 0;
+    for (let level = h; ; level--) {
+      const code = path[level]!;
+      const r = rng.nextDouble();
+      this.randomCut(r, coords, po, code);
+      const d = this.chosenDim;
+      const v = this.chosenValue;
+      const pd = coords[po + d]!;
+      if ((pd <= v && v < this.min(code, d)) || (pd > v && v >= this.max(code, d))) {
+        cutLevel = level;
+        cutD = d;
+        cutV = v;
+      }
+      if (level === 0 || this.contains(code, coords, po)) break;
+    }
+
+    // Splice a new internal node above the chosen subtree.
+    const sub = path[cutLevel]!;
+    const leafNew = this.newLeaf(point);
+    const node = this.newNode();
+    this.cutDim[node] = cutD;
+    this.cutValue[node] = cutV;
+    if (coords[po + cutD]! <= cutV) {
+      this.left[node] = ~leafNew;
+      this.right[node] = sub;
+    } else {
+      this.left[node] = sub;
+      this.right[node] = ~leafNew;
+    }
+    const base = node * D;
+    for (let d = 0; d < D; d++) {
+      const x = coords[po + d]!;
+      const lo = this.min(sub, d);
+      const hi = this.max(sub, d);
+      this.boxMin[base + d] = x < lo ? x : lo;
+      this.boxMax[base + d] = x > hi ? x : hi;
+    }
+    if (cutLevel === 0) {
+      this.root = node;
+    } else {
+      const parent = path[cutLevel - 1]!;
+      if (this.left[parent] === sub) this.left[parent] = node;
+      else this.right[parent] = node;
+      // Grow ancestors' boxes; once one already holds p, all above it do too.
+      for (let level = cutLevel - 1; level >= 0; level--) {
+        if (!this.extendBox(path[level]!, coords, po)) break;
+      }
+    }
+    return leafNew;
+  }
+
+  private chosenDim = 0;
+  private chosenValue = 0;
+
+  /** randomCut(r, p, X) of §6.3 step 4 with X the box of `code`; sets chosenDim/Value. */
+  private randomCut(r: number, p: Float32Array, po: number, code: number): void {
+    const D = this.dimensions;
+    let total = 0;
+    for (let d = 0; d < D; d++) {
+      const x = p[po + d]!;
+      const a = this.min(code, d);
+      const b = this.max(code, d);
+      const lo = x < a ? x : a;
+      const hi = x > b ? x : b;
+      total += Math.fround(hi - lo);
+    }
+    let t = r * total;
+    for (let d = 0; d < D; d++) {
+      const x = p[po + d]!;
+      const a = this.min(code, d);
+      const b = this.max(code, d);
+      const lo = x < a ? x : a;
+      const hi = x > b ? x : b;
+      const g = Math.fround(hi - lo);
+      if (t <= g && g > 0) {
+        let v = Math.fround(lo + t);
+        if (v >= hi) v = nextDown(hi);
+        this.chosenDim = d;
+        this.chosenValue = v;
+        return;
+      }
+      t -= g;
+    }
+    this.fallbackCut(r, p, po, code);
+  }
+
+  /** Reached only when rounding leaves t above every gap (r extremely close to 1). */
+  private fallbackCut(r: number, p: Float32Array, po: number, code: number): void {
+    const D = this.dimensions;
+    const x = r * 4611686018427387904; // 2^62, exact: r has 53 significant bits
+    const hi32 = Math.floor(x / 4294967296);
+    const rng = this.rng;
+    rng.setSeed(hi32 | 0, (x - hi32 * 4294967296) | 0);
+    const ascending = rng.nextDouble() < 0.5;
+    for (let k = 0; k < D; k++) {
+      const d = ascending ? k : D - 1 - k;
+      const v = p[po + d]!;
+      const a = this.min(code, d);
+      const b = this.max(code, d);
+      const lo = v < a ? v : a;
+      const hi = v > b ? v : b;
+      if (hi > lo) {
+        this.chosenDim = d;
+        this.chosenValue = nextDown(hi);
+        return;
+      }
+    }
+    throw new Error('RandomCutTree: no dimension to cut (internal invariant broken)');
+  }
+
+  private contains(code: number, p: Float32Array, po: number): boolean {
+    for (let d = 0; d < this.dimensions; d++) {
+      const x = p[po + d]!;
+      if (x < this.min(code, d) || x > this.max(code, d)) return false;
+    }
+    return true;
+  }
+
+  /** box ← box ∪ {p}; false when the box already contained p. */
+  private extendBox(node: number, p: Float32Array, po: number): boolean {
+    const D = this.dimensions;
+    const base = node * D;
+    let changed = false;
+    for (let d = 0; d < D; d++) {
+      const x = p[po + d]!;
+      if (x < this.boxMin[base + d]!) {
+        this.boxMin[base + d] = x;
+        changed = true;
+      }
+      if (x > this.boxMax[base + d]!) {
+        this.boxMax[base + d] = x;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** box(node) ← box(left) ∪ box(right); false when nothing changed. */
+  private refitBox(node: number): boolean {
+    const D = this.dimensions;
+    const base = node * D;
+    const l = this.left[node]!;
+    const r = this.right[node]!;
+    let changed = false;
+    for (let d = 0; d < D; d++) {
+      const a = this.min(l, d);
+      const b = this.min(r, d);
+      const lo = a < b ? a : b;
+      const c = this.max(l, d);
+      const e = this.max(r, d);
+      const hi = c > e ? c : e;
+      if (lo !== this.boxMin[base + d]) {
+        this.boxMin[base + d] = lo;
+        changed = true;
+      }
+      if (hi !== this.boxMax[base + d]) {
+        this.boxMax[base + d] = hi;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Removes one reference to the point of leaf `leaf` (§6.4). */
+  delete(leaf: number): void {
+    if (--this.leafMass[leaf]! > 0) return;
+    const coords = this.store.coords;
+    const po = this.leafPoint[leaf]! * this.dimensions;
+    const path = this.path;
+    const h = this.lookup(coords, po);
+    if (path[h] !== ~leaf) throw new Error('RandomCutTree: evicted point not found (internal invariant broken)');
+    this.freeLeafSlot(leaf);
+    if (h === 0) {
+      this.root = NONE;
+      return;
+    }
+    const parent = path[h - 1]!;
+    const sibling = this.left[parent] === ~leaf ? this.right[parent]! : this.left[parent]!;
+    this.freeNodeSlot(parent);
+    if (h === 1) {
+      this.root = sibling;
+      return;
+    }
+    const grand = path[h - 2]!;
+    if (this.left[grand] === parent) this.left[grand] = sibling;
+    else this.right[grand] = sibling;
+    for (let level = h - 2; level >= 0; level--) {
+      if (!this.refitBox(path[level]!)) break;
+    }
+  }
+
+  /** Σ_d f64(max_d ⊖ min_d) of an internal node's box, in dimension order. */
+  private rangeSum(node: number): number {
+    const D = this.dimensions;
+    const base = node * D;
+    let sum = 0;
+    for (let d = 0; d < D; d++) sum += Math.fround(this.boxMax[base + d]! - this.boxMin[base + d]!);
+    return sum;
+  }
+
+  /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
+  score(q: Float32Array, qo: number, mass: number, ln: Float64Array): number {
+    const D = this.dimensions;
+    const path = this.path;
+    const h = this.lookup(q, qo);
+    const leaf = ~path[h]!;
+    let s: number;
+    if (this.store.equals(this.leafPoint[leaf]!, q, qo)) {
+      const m = this.leafMass[leaf]!;
+      s = (1.0 - m / (2.0 * mass)) * (1.0 / (h + ln[m + 1]! / LN2));
+    } else {
+      s = 1.0 / (h + 1);
+      const boxMin = this.boxMin;
+      const boxMax = this.boxMax;
+      for (let j = h - 1; j >= 0; j--) {
+        const base = path[j]! * D;
+        let below = 0;
+        for (let d = 0; d < D; d++) {
+          const g = Math.fround(boxMin[base + d]! - q[qo + d]!);
+          below += g > 0 ? g : 0;
+        }
+        let above = 0;
+        for (let d = 0; d < D; d++) {
+          const g = Math.fround(q[qo + d]! - boxMax[base + d]!);
+          above += g > 0 ? g : 0;
+        }
+        const out = above + below;
+        if (out === 0) break;
+        const pr = out / (this.rangeSum(path[j]!) + out);
+        s = pr * (1.0 / (j + 1)) + (1.0 - pr) * s;
+      }
+    }
+    return (s * ln[mass + 1]!) / LN2;
+  }
+
+  private gapRange = 0;
+  private gapDiff = 0;
+
+  /**
+   * The gap routine of §7.3 for the box (min, max) given as two accessors: per dimension
+   * the f64 distances by which q lies above and below the box, plus newRange/diffSum.
+   */
+  private gap(q: Float32Array, qo: number, bmin: Float32Array, bmax: Float32Array, bo: number, up: Float64Array, dn: Float64Array): void {
+    let newRange = 0;
+    let diffSum = 0;
+    for (let d = 0; d < this.dimensions; d++) {
+      const x = q[qo + d]!;
+      const a = bmin[bo + d]!;
+      const b = bmax[bo + d]!;
+      const lo = a < x ? a : x;
+      const hi = b > x ? b : x;
+      newRange += Math.fround(hi - lo);
+      const u = hi - b > 0 ? hi - b : 0;
+      const w = a - lo > 0 ? a - lo : 0;
+      if (u + w > 0) {
+        diffSum += w + u;
+        up[d] = u;
+        dn[d] = w;
+      } else {
+        up[d] = 0;
+        dn[d] = 0;
+      }
+    }
+    this.gapRange = newRange;
+    this.gapDiff = diffSum;
+  }
+
+  /**
+   * Per-tree attribution of q (§7.3), written to high/low (length D), already scaled by
+   * LN[M+1]/ln2. `shadowMin/Max` are D-length scratch boxes.
+   */
+  attribution(
+    q: Float32Array, qo: number, mass: number, ln: Float64Array,
+    high: Float64Array, low: Float64Array, up: Float64Array, dn: Float64Array,
+    shadowMin: Float32Array, shadowMax: Float32Array,
+  ): void {
+    const D = this.dimensions;
+    const path = this.path;
+    const h = this.lookup(q, qo);
+    const leaf = ~path[h]!;
+    const coords = this.store.coords;
+    const lo = this.leafPoint[leaf]! * D;
+    this.gap(q, qo, coords, coords, lo, up, dn);
+    const dup = this.gapRange <= 0;
+    let saved: number;
+    if (dup) {
+      const m = this.leafMass[leaf]!;
+      saved = (1.0 - m / (2.0 * mass)) * (1.0 / (h + ln[m + 1]! / LN2));
+      const share = saved / (2 * D);
+      for (let d = 0; d < D; d++) {
+        high[d] = share;
+        low[d] = share;
+      }
+    } else {
+      saved = 1.0 / (h + 1);
+      const range = this.gapRange;
+      for (let d = 0; d < D; d++) {
+        high[d] = (saved * up[d]!) / range;
+        low[d] = (saved * dn[d]!) / range;
+      }
+    }
+    for (let j = h - 1; j >= 0; j--) {
+      const node = path[j]!;
+      if (dup) {
+        // Shadow box: the boxes of the siblings along the path, merged (the path minus q).
+        const child = path[j + 1]!;
+        const sib = this.left[node] === child ? this.right[node]! : this.left[node]!;
+        for (let d = 0; d < D; d++) {
+          const a = this.min(sib, d);
+          const b = this.max(sib, d);
+          if (j === h - 1) {
+            shadowMin[d] = a;
+            shadowMax[d] = b;
+          } else {
+            if (a < shadowMin[d]!) shadowMin[d] = a;
+            if (b > shadowMax[d]!) shadowMax[d] = b;
+          }
+        }
+        this.gap(q, qo, shadowMin, shadowMax, 0, up, dn);
+      } else {
+        this.gap(q, qo, this.boxMin, this.boxMax, node * D, up, dn);
+      }
+      const range = this.gapRange;
+      const p = this.gapDiff / range;
+      const inside = !(p > 0);
+      if (!inside) {
+        const ns = 1.0 / (j + 1);
+        const keep = 1.0 - p;
+        for (let d = 0; d < D; d++) {
+          high[d] = (up[d]! / range) * ns + keep * high[d]!;
+          low[d] = (dn[d]! / range) * ns + keep * low[d]!;
+        }
+      }
+      if (dup && (inside || j === 0)) {
+        let norm = 0;
+        for (let d = 0; d < D; d++) norm += high[d]! + low[d]!;
+        if (norm > 0) {
+          const f = saved / norm;
+          for (let d = 0; d < D; d++) {
+            high[d]! *= f;
+            low[d]! *= f;
+          }
+        }
+      }
+      if (inside) break;
+    }
+    const scale = ln[mass + 1]!;
+    for (let d = 0; d < D; d++) {
+      high[d] = (high[d]! * scale) / LN2;
+      low[d] = (low[d]! * scale) / LN2;
+    }
+  }
+}

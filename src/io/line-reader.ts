@@ -1,0 +1,197 @@
+/**
+ * Splits a byte stream (a file, stdin, any `Readable`) into text lines for the
+ * NDJSON and CSV inputs.
+ *
+ * Lines are split on LF, a CR before the LF is dropped, and the last line may
+ * lack a newline. Empty lines are skipped but still count in line numbers, so
+ * numbers match what an editor shows. A line that is too long or is not valid
+ * UTF-8 is reported as an error line instead of ending the stream, so one bad
+ * record cannot stop a long-running job.
+ */
+
+/** Why a line could not be turned into text. */
+export type LineError = 'line too long' | 'invalid UTF-8';
+
+interface LineLocation {
+  /** 1-based, counting every line of the input, empty ones included. */
+  lineNumber: number;
+  /** Offset in the stream of the line's first byte. */
+  byteOffset: number;
+  /** Length of the line in bytes, without its CR/LF terminator. */
+  byteLength: number;
+}
+
+export interface TextLine extends LineLocation {
+  text: string;
+  error?: undefined;
+  raw?: undefined;
+}
+
+export interface ErrorLine extends LineLocation {
+  text?: undefined;
+  error: LineError;
+  /**
+   * The line's bytes, for 'invalid UTF-8' only, so they can be dead-lettered
+   * as they were received. Over-long lines are never buffered, so have none.
+   */
+  raw?: Uint8Array;
+}
+
+export type Line = TextLine | ErrorLine;
+
+/** Anything yielding bytes: a `Readable` (without `setEncoding`), or a test double. */
+export type ByteSource = AsyncIterable<Uint8Array | string>;
+
+export interface LineReaderOptions {
+  /** Longest accepted line in bytes, terminator excluded. Default 1 MiB. */
+  maxLineBytes?: number;
+}
+
+export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+
+const LF = 10;
+const CR = 13;
+
+/**
+ * Single-use async iterable of the lines of `source`.
+ *
+ * ```ts
+ * const reader = new LineReader(process.stdin);
+ * for await (const line of reader) { if (line.error) ...; else use(line.text); }
+ * ```
+ */
+export class LineReader implements AsyncIterable<Line> {
+  readonly maxLineBytes: number;
+  readonly #source: ByteSource;
+  // fatal: a replacement character would silently change a record's values.
+  readonly #decoder = new TextDecoder('utf-8', { fatal: true });
+  #bytesRead = 0;
+  #lineNumber = 0;
+  #started = false;
+
+  constructor(source: ByteSource, options: LineReaderOptions = {}) {
+    const max = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new RangeError(`maxLineBytes: must be a positive integer, got ${String(max)}`);
+    }
+    this.maxLineBytes = max;
+    this.#source = source;
+  }
+
+  /** Bytes received from the source so far (may run up to one chunk ahead of the lines yielded). */
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
+  /** Number of the last line reached, including skipped empty lines. */
+  get lineNumber(): number {
+    return this.#lineNumber;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Line> {
+    if (this.#started) throw new Error('LineReader can only be iterated once');
+    this.#started = true;
+    return this.#lines();
+  }
+
+  async *#lines(): AsyncGenerator<Line, void, undefined> {
+    const max = this.maxLineBytes;
+    // Pieces of the current line seen in earlier chunks (views, not copies).
+    const pending: Buffer[] = [];
+    let pendingBytes = 0;
+    // The current line is already known to be too long; its bytes are dropped as they arrive.
+    let skipping = false;
+    let lineStart = 0;
+    // Last byte of the previous chunk: needed to see a CR when a chunk starts with the LF.
+    let previousByte = -1;
+
+    for await (const piece of this.#source) {
+      const chunk = toBuffer(piece);
+      if (chunk.length === 0) continue;
+      const chunkStart = this.#bytesRead;
+      this.#bytesRead += chunk.length;
+      let pos = 0;
+
+      for (;;) {
+        const nl = chunk.indexOf(LF, pos);
+        if (nl === -1) {
+          if (!skipping && pos < chunk.length) {
+            const rest = chunk.length - pos;
+            // +1: the line may still end in a CR that does not count toward the limit.
+            if (pendingBytes + rest > max + 1) {
+              skipping = true;
+              pending.length = 0;
+              pendingBytes = 0;
+            } else {
+              pending.push(chunk.subarray(pos));
+              pendingBytes += rest;
+            }
+          }
+          break;
+        }
+
+        const lineNumber = ++this.#lineNumber;
+        const withCr = chunkStart + nl - lineStart;
+        const byteBeforeLf = nl > pos ? chunk[nl - 1] : previousByte;
+        const hasCr = withCr > 0 && byteBeforeLf === CR;
+        const byteLength = hasCr ? withCr - 1 : withCr;
+
+        if (skipping || byteLength > max) {
+          yield { lineNumber, byteOffset: lineStart, byteLength, error: 'line too long' };
+        } else if (byteLength > 0) {
+          let bytes: Buffer;
+          if (pendingBytes === 0) {
+            bytes = chunk.subarray(pos, pos + byteLength);
+          } else {
+            pending.push(chunk.subarray(pos, nl));
+            bytes = Buffer.concat(pending, pendingBytes + nl - pos).subarray(0, byteLength);
+          }
+          const line = this.#decode(bytes, lineNumber, lineStart);
+          if (line !== undefined) yield line;
+        }
+        skipping = false;
+        pending.length = 0;
+        pendingBytes = 0;
+        pos = nl + 1;
+        lineStart = chunkStart + pos;
+      }
+      previousByte = chunk[chunk.length - 1];
+    }
+
+    // A final line without a newline.
+    const withCr = this.#bytesRead - lineStart;
+    if (withCr === 0) return;
+    const lineNumber = ++this.#lineNumber;
+    const byteLength = previousByte === CR ? withCr - 1 : withCr;
+    if (skipping || byteLength > max) {
+      yield { lineNumber, byteOffset: lineStart, byteLength, error: 'line too long' };
+    } else if (byteLength > 0) {
+      const bytes = Buffer.concat(pending, pendingBytes).subarray(0, byteLength);
+      const line = this.#decode(bytes, lineNumber, lineStart);
+      if (line !== undefined) yield line;
+    }
+  }
+
+  #decode(bytes: Buffer, lineNumber: number, byteOffset: number): Line | undefined {
+    let text: string;
+    try {
+      text = this.#decoder.decode(bytes);
+    } catch {
+      return { lineNumber, byteOffset, byteLength: bytes.length, error: 'invalid UTF-8', raw: bytes };
+    }
+    // The decoder drops a leading byte order mark, so a BOM-only line is empty too.
+    if (text.length === 0) return undefined;
+    return { lineNumber, byteOffset, byteLength: bytes.length, text };
+  }
+}
+
+function toBuffer(piece: Uint8Array | string): Buffer {
+  if (typeof piece === 'string') return Buffer.from(piece, 'utf8');
+  if (Buffer.isBuffer(piece)) return piece;
+  return Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+}
+
+/** Convenience for `new LineReader(source, options)`. */
+export function readLines(source: ByteSource, options?: LineReaderOptions): LineReader {
+  return new LineReader(source, options);
+}
