@@ -5,7 +5,7 @@
  *   const score = forest.score([30.1]); forest.update([30.1]);
  */
 import { TsEngine } from './engine/ts/ts-engine.js';
-import { WasmEngine, loadKernel } from './engine/wasm/wasm-engine.js';
+import { WasmEngine, loadKernel, loadKernelSync } from './engine/wasm/wasm-engine.js';
 import { Forest } from './forest/forest.js';
 import { resolveOptions, type ForestOptions } from './forest/options.js';
 
@@ -20,18 +20,11 @@ export async function createForest(options: ForestOptions): Promise<Forest> {
   return new Forest(new WasmEngine(kernel, config), 'wasm');
 }
 
-/** Synchronous variant, for code that already awaited `loadKernel()` (or uses engine 'ts'). */
+/** Synchronous variant (the kernel is small enough to compile synchronously in Node). */
 export function createForestSync(options: ForestOptions): Forest {
   const config = resolveOptions(options);
   if (config.engine === 'ts') return new Forest(new TsEngine(config), 'ts');
-  return new Forest(new WasmEngine(loadKernelSyncOrThrow(), config), 'wasm');
-}
-
-import { loadedKernel } from './engine/wasm/wasm-engine.js';
-function loadKernelSyncOrThrow() {
-  const k = loadedKernel();
-  if (!k) throw new Error('the WASM kernel is not loaded yet: await loadKernel() or createForest() first');
-  return k;
+  return new Forest(new WasmEngine(loadKernelSync(), config), 'wasm');
 }
 
 export { loadKernel };

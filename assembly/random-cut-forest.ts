@@ -1,0 +1,174 @@
+import { JavaRandom } from './java-random';
+import { lnTable } from './ln';
+import { PointStore } from './point-store';
+import { RandomCutTree } from './random-cut-tree';
+import { Sampler } from './sampler';
+
+// The Random Cut Forest of rcf-algorithm.md §4–7, the twin of src/engine/ts. Inputs are
+// trusted: the TypeScript host validates them. Records arrive as f64 and become f32 here.
+export class RandomCutForest {
+  readonly dimensions: i32; // D = b·k
+  readonly trees: StaticArray<RandomCutTree>;
+  readonly samplers: StaticArray<Sampler>;
+  readonly store: PointStore;
+  /** Total update calls N. */
+  updates: i64 = 0;
+  /** The shingle buffer B: the last k records, oldest first. */
+  readonly shingle: StaticArray<f32>;
+  private readonly candidate: StaticArray<f32>;
+  private readonly ln: StaticArray<f64>;
+  private readonly rng: JavaRandom;
+  private readonly treeHigh: StaticArray<f64>;
+  private readonly treeLow: StaticArray<f64>;
+  private readonly up: StaticArray<f64>;
+  private readonly dn: StaticArray<f64>;
+  private readonly shadowMin: StaticArray<f32>;
+  private readonly shadowMax: StaticArray<f32>;
+
+  constructor(
+    readonly numberOfTrees: i32,
+    readonly sampleSize: i32,
+    readonly baseDimensions: i32,
+    readonly shingleSize: i32,
+    readonly timeDecay: f64,
+    readonly outputAfter: i64,
+    seed: i64,
+  ) {
+    const T = numberOfTrees;
+    const S = sampleSize;
+    const D = baseDimensions * shingleSize;
+    this.dimensions = D;
+    this.shingle = new StaticArray<f32>(D);
+    this.candidate = new StaticArray<f32>(D);
+    this.ln = lnTable(S + 1);
+    const store = new PointStore(D, min(T * S + 1, 2 * S + 16), T * S + 1);
+    this.store = store;
+    const rng = new JavaRandom();
+    this.rng = rng;
+    this.treeHigh = new StaticArray<f64>(D);
+    this.treeLow = new StaticArray<f64>(D);
+    this.up = new StaticArray<f64>(D);
+    this.dn = new StaticArray<f64>(D);
+    this.shadowMin = new StaticArray<f32>(D);
+    this.shadowMax = new StaticArray<f32>(D);
+    const path = new StaticArray<i32>(S + 1);
+    const forestRng = new JavaRandom();
+    forestRng.setSeed(seed);
+    const trees = new StaticArray<RandomCutTree>(T);
+    const samplers = new StaticArray<Sampler>(T);
+    this.trees = trees;
+    this.samplers = samplers;
+    for (let t = 0; t < T; t++) {
+      const tree = new RandomCutTree(D, S, store, rng, path);
+      tree.seed = forestRng.nextLong();
+      const sampler = new Sampler(S, rng);
+      sampler.seed = forestRng.nextLong();
+      unchecked(trees[t] = tree);
+      unchecked(samplers[t] = sampler);
+    }
+  }
+
+  get isReady(): bool {
+    return this.updates >= this.outputAfter && this.updates >= <i64>this.shingleSize;
+  }
+
+  /** c = B without its oldest record, then x (f32, -0 → +0). */
+  private buildCandidate(x: usize): void {
+    const b = this.baseDimensions;
+    const D = this.dimensions;
+    const c = this.candidate;
+    const B = this.shingle;
+    for (let i = 0; i < D - b; i++) unchecked(c[i] = B[i + b]);
+    for (let i = 0; i < b; i++) {
+      let v = <f32>load<f64>(x + (<usize>i << 3));
+      if (v == 0) v = 0; // -0 → +0
+      unchecked(c[D - b + i] = v);
+    }
+  }
+
+  /** Score of the record at address x (b f64 values). */
+  score(x: usize): f64 {
+    if (!this.isReady) return 0;
+    this.buildCandidate(x);
+    const c = this.candidate;
+    const trees = this.trees;
+    const samplers = this.samplers;
+    const T = trees.length;
+    let acc = unchecked(trees[0]).score(c, unchecked(samplers[0]).size, this.ln);
+    for (let t = 1; t < T; t++) acc += unchecked(trees[t]).score(c, unchecked(samplers[t]).size, this.ln);
+    return acc / <f64>T;
+  }
+
+  /** Attribution of the record at x: high to out[0..D), low to out[D..2D) (f64 addresses). */
+  attribution(x: usize, out: usize): void {
+    const D = this.dimensions;
+    memory.fill(out, 0, <usize>(2 * D) << 3);
+    if (!this.isReady) return;
+    this.buildCandidate(x);
+    const th = this.treeHigh;
+    const tl = this.treeLow;
+    const T = this.trees.length;
+    const lowOut = out + (<usize>D << 3);
+    for (let t = 0; t < T; t++) {
+      unchecked(this.trees[t]).attribution(this.candidate, unchecked(this.samplers[t]).size, this.ln, th, tl, this.up, this.dn, this.shadowMin, this.shadowMax);
+      for (let d = 0; d < D; d++) {
+        const ho = out + (<usize>d << 3);
+        const lo = lowOut + (<usize>d << 3);
+        if (t == 0) {
+          store<f64>(ho, unchecked(th[d]));
+          store<f64>(lo, unchecked(tl[d]));
+        } else {
+          store<f64>(ho, load<f64>(ho) + unchecked(th[d]));
+          store<f64>(lo, load<f64>(lo) + unchecked(tl[d]));
+        }
+      }
+    }
+    const inv = 1.0 / <f64>T;
+    for (let d = 0; d < 2 * D; d++) {
+      const a = out + (<usize>d << 3);
+      store<f64>(a, load<f64>(a) * inv);
+    }
+  }
+
+  /** Learns the record at address x. */
+  update(x: usize): void {
+    this.buildCandidate(x);
+    const c = this.candidate;
+    memory.copy(changetype<usize>(this.shingle), changetype<usize>(c), <usize>this.dimensions << 2);
+    const k = this.shingleSize;
+    const seq = this.updates - <i64>(k - 1);
+    this.updates++;
+    if (this.updates < <i64>k) return;
+    const store = this.store;
+    const point = store.add(c);
+    const lambda = this.timeDecay;
+    const trees = this.trees;
+    const samplers = this.samplers;
+    for (let t = 0; t < trees.length; t++) {
+      const sampler = unchecked(samplers[t]);
+      if (!sampler.decide(seq, lambda)) continue;
+      const tree = unchecked(trees[t]);
+      if (sampler.evictedRef >= 0) tree.delete(sampler.evictedRef);
+      sampler.push(sampler.acceptedWeight, tree.insert(point));
+    }
+    store.discardIfUnused(point);
+  }
+
+  /** Score then update for n records at x; scores to out. */
+  process(x: usize, n: i32, out: usize): void {
+    const stride = <usize>this.baseDimensions << 3;
+    for (let i = 0; i < n; i++) {
+      store<f64>(out + (<usize>i << 3), this.score(x));
+      this.update(x);
+      x += stride;
+    }
+  }
+
+  memoryBytes(): i32 {
+    let bytes = this.store.memoryBytes();
+    for (let t = 0; t < this.trees.length; t++) {
+      bytes += unchecked(this.trees[t]).memoryBytes() + unchecked(this.samplers[t]).memoryBytes();
+    }
+    return bytes;
+  }
+}

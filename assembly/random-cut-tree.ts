@@ -1,0 +1,500 @@
+import { JavaRandom } from './java-random';
+import { LN2 } from './ln';
+import { PointStore } from './point-store';
+
+/** Node codes: internal nodes are 0..S-2; a leaf slot l is coded ~l (negative). */
+export const NONE: i32 = 0x7fffffff;
+
+/** The largest f32 strictly below x (x finite, not the lowest f32). */
+@inline function nextDown(x: f32): f32 {
+  if (x == 0) return reinterpret<f32>(<i32>0x80000001);
+  return reinterpret<f32>(reinterpret<i32>(x) + (x > 0 ? -1 : 1));
+}
+
+// A random cut tree (rcf-algorithm.md §6): struct-of-arrays internal nodes with cached
+// bounding boxes, leaves that reference points in the forest's PointStore, index free
+// lists, and no parent pointers (a root-to-leaf path is kept while walking instead).
+export class RandomCutTree {
+  readonly cutDim: StaticArray<u16>;
+  readonly cutValue: StaticArray<f32>;
+  readonly left: StaticArray<i32>; // doubles as the free-list link of a free node
+  readonly right: StaticArray<i32>;
+  readonly boxMin: StaticArray<f32>;
+  readonly boxMax: StaticArray<f32>;
+  readonly leafPoint: StaticArray<i32>; // doubles as the free-list link of a free leaf
+  readonly leafMass: StaticArray<i32>;
+  root: i32 = NONE;
+  private freeNode: i32 = 0;
+  private freeLeaf: i32 = 0;
+  /** Current tree seed (a Java long). */
+  seed: i64 = 0;
+  private chosenDim: i32 = 0;
+  private chosenValue: f32 = 0;
+  private gapRange: f64 = 0;
+  private gapDiff: f64 = 0;
+
+  constructor(
+    readonly dimensions: i32,
+    readonly capacity: i32,
+    private readonly store: PointStore,
+    private readonly rng: JavaRandom,
+    /** Scratch root-to-leaf path shared by the forest's trees (length >= capacity). */
+    private readonly path: StaticArray<i32>,
+  ) {
+    const nodes = capacity - 1;
+    this.cutDim = new StaticArray<u16>(nodes);
+    this.cutValue = new StaticArray<f32>(nodes);
+    this.left = new StaticArray<i32>(nodes);
+    this.right = new StaticArray<i32>(nodes);
+    this.boxMin = new StaticArray<f32>(nodes * dimensions);
+    this.boxMax = new StaticArray<f32>(nodes * dimensions);
+    this.leafPoint = new StaticArray<i32>(capacity);
+    this.leafMass = new StaticArray<i32>(capacity);
+    for (let i = 0; i < nodes; i++) unchecked(this.left[i] = i + 1 < nodes ? i + 1 : -1);
+    for (let l = 0; l < capacity; l++) unchecked(this.leafPoint[l] = l + 1 < capacity ? l + 1 : -1);
+    if (nodes == 0) this.freeNode = -1;
+  }
+
+  private newNode(): i32 {
+    const n = this.freeNode;
+    this.freeNode = unchecked(this.left[n]);
+    return n;
+  }
+
+  private newLeaf(point: i32): i32 {
+    const l = this.freeLeaf;
+    this.freeLeaf = unchecked(this.leafPoint[l]);
+    unchecked(this.leafPoint[l] = point);
+    unchecked(this.leafMass[l] = 1);
+    this.store.retain(point);
+    return l;
+  }
+
+  private freeLeafSlot(l: i32): void {
+    this.store.release(unchecked(this.leafPoint[l]));
+    unchecked(this.leafPoint[l] = this.freeLeaf);
+    this.freeLeaf = l;
+  }
+
+  private freeNodeSlot(n: i32): void {
+    unchecked(this.left[n] = this.freeNode);
+    this.freeNode = n;
+  }
+
+  /** Follows cuts from the root to a leaf, recording the path; returns the leaf's depth. */
+  lookup(q: StaticArray<f32>, qo: i32): i32 {
+    const path = this.path;
+    const cutDim = this.cutDim;
+    const cutValue = this.cutValue;
+    const left = this.left;
+    const right = this.right;
+    let node = this.root;
+    let depth = 0;
+    while (node >= 0) {
+      unchecked(path[depth++] = node);
+      node = unchecked(q[qo + <i32>cutDim[node]]) <= unchecked(cutValue[node])
+        ? unchecked(left[node])
+        : unchecked(right[node]);
+    }
+    unchecked(path[depth] = node);
+    return depth;
+  }
+
+  /** Min of the box of `code` (a leaf's box is its point) in dimension d. */
+  @inline private min(code: i32, d: i32): f32 {
+    return code < 0
+      ? unchecked(this.store.coords[unchecked(this.leafPoint[~code]) * this.dimensions + d])
+      : unchecked(this.boxMin[code * this.dimensions + d]);
+  }
+
+  @inline private max(code: i32, d: i32): f32 {
+    return code < 0
+      ? unchecked(this.store.coords[unchecked(this.leafPoint[~code]) * this.dimensions + d])
+      : unchecked(this.boxMax[code * this.dimensions + d]);
+  }
+
+  /**
+   * Inserts the stored point `point` (§6.3). Returns the leaf slot that now holds it,
+   * which may be an existing leaf with an equal point (a duplicate: no draws).
+   */
+  insert(point: i32): i32 {
+    const D = this.dimensions;
+    const coords = this.store.coords;
+    const po = point * D;
+    if (this.root == NONE) {
+      const l = this.newLeaf(point);
+      this.root = ~l;
+      return l;
+    }
+    const path = this.path;
+    const h = this.lookup(coords, po);
+    const leaf = ~unchecked(path[h]);
+    if (this.store.equals(unchecked(this.leafPoint[leaf]), coords, po)) {
+      unchecked(this.leafMass[leaf] += 1);
+      return leaf;
+    }
+
+    const rng = this.rng;
+    rng.setSeed(this.seed);
+    this.seed = rng.nextLong();
+
+    // Walk up from the leaf; the box at each level is that node's own box. The highest
+    // separating level wins.
+    let cutLevel = -1;
+    let cutD = 0;
+    let cutV: f32 = 0;
+    for (let level = h; ; level--) {
+      const code = unchecked(path[level]);
+      const r = rng.nextDouble();
+      this.randomCut(r, coords, po, code);
+      const d = this.chosenDim;
+      const v = this.chosenValue;
+      const pd = unchecked(coords[po + d]);
+      if ((pd <= v && v < this.min(code, d)) || (pd > v && v >= this.max(code, d))) {
+        cutLevel = level;
+        cutD = d;
+        cutV = v;
+      }
+      if (level == 0 || this.contains(code, coords, po)) break;
+    }
+
+    // Splice a new internal node above the chosen subtree.
+    const sub = unchecked(path[cutLevel]);
+    const leafNew = this.newLeaf(point);
+    const node = this.newNode();
+    unchecked(this.cutDim[node] = <u16>cutD);
+    unchecked(this.cutValue[node] = cutV);
+    if (unchecked(coords[po + cutD]) <= cutV) {
+      unchecked(this.left[node] = ~leafNew);
+      unchecked(this.right[node] = sub);
+    } else {
+      unchecked(this.left[node] = sub);
+      unchecked(this.right[node] = ~leafNew);
+    }
+    const base = node * D;
+    for (let d = 0; d < D; d++) {
+      const x = unchecked(coords[po + d]);
+      const lo = this.min(sub, d);
+      const hi = this.max(sub, d);
+      unchecked(this.boxMin[base + d] = x < lo ? x : lo);
+      unchecked(this.boxMax[base + d] = x > hi ? x : hi);
+    }
+    if (cutLevel == 0) {
+      this.root = node;
+    } else {
+      const parent = unchecked(path[cutLevel - 1]);
+      if (unchecked(this.left[parent]) == sub) unchecked(this.left[parent] = node);
+      else unchecked(this.right[parent] = node);
+      // Grow ancestors' boxes; once one already holds p, all above it do too.
+      for (let level = cutLevel - 1; level >= 0; level--) {
+        if (!this.extendBox(unchecked(path[level]), coords, po)) break;
+      }
+    }
+    return leafNew;
+  }
+
+  /** randomCut(r, p, X) of §6.3 step 4 with X the box of `code`; sets chosenDim/Value. */
+  private randomCut(r: f64, p: StaticArray<f32>, po: i32, code: i32): void {
+    const D = this.dimensions;
+    let total: f64 = 0;
+    for (let d = 0; d < D; d++) {
+      const x = unchecked(p[po + d]);
+      const a = this.min(code, d);
+      const b = this.max(code, d);
+      const lo = x < a ? x : a;
+      const hi = x > b ? x : b;
+      total += <f64>(hi - lo);
+    }
+    let t = r * total;
+    for (let d = 0; d < D; d++) {
+      const x = unchecked(p[po + d]);
+      const a = this.min(code, d);
+      const b = this.max(code, d);
+      const lo = x < a ? x : a;
+      const hi = x > b ? x : b;
+      const g = <f64>(hi - lo);
+      if (t <= g && g > 0) {
+        let v = <f32>(<f64>lo + t);
+        if (v >= hi) v = nextDown(hi);
+        this.chosenDim = d;
+        this.chosenValue = v;
+        return;
+      }
+      t -= g;
+    }
+    this.fallbackCut(r, p, po, code);
+  }
+
+  /** Reached only when rounding leaves t above every gap (r extremely close to 1). */
+  private fallbackCut(r: f64, p: StaticArray<f32>, po: i32, code: i32): void {
+    const D = this.dimensions;
+    const rng = this.rng;
+    rng.setSeed(<i64>(r * 4611686018427387904.0)); // r·2^62, exact
+    const ascending = rng.nextDouble() < 0.5;
+    for (let k = 0; k < D; k++) {
+      const d = ascending ? k : D - 1 - k;
+      const v = unchecked(p[po + d]);
+      const a = this.min(code, d);
+      const b = this.max(code, d);
+      const lo = v < a ? v : a;
+      const hi = v > b ? v : b;
+      if (hi > lo) {
+        this.chosenDim = d;
+        this.chosenValue = nextDown(hi);
+        return;
+      }
+    }
+    unreachable();
+  }
+
+  private contains(code: i32, p: StaticArray<f32>, po: i32): bool {
+    for (let d = 0; d < this.dimensions; d++) {
+      const x = unchecked(p[po + d]);
+      if (x < this.min(code, d) || x > this.max(code, d)) return false;
+    }
+    return true;
+  }
+
+  /** box ← box ∪ {p}; false when the box already contained p. */
+  private extendBox(node: i32, p: StaticArray<f32>, po: i32): bool {
+    const D = this.dimensions;
+    const base = node * D;
+    const boxMin = this.boxMin;
+    const boxMax = this.boxMax;
+    let changed = false;
+    for (let d = 0; d < D; d++) {
+      const x = unchecked(p[po + d]);
+      if (x < unchecked(boxMin[base + d])) {
+        unchecked(boxMin[base + d] = x);
+        changed = true;
+      }
+      if (x > unchecked(boxMax[base + d])) {
+        unchecked(boxMax[base + d] = x);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** box(node) ← box(left) ∪ box(right); false when nothing changed. */
+  private refitBox(node: i32): bool {
+    const D = this.dimensions;
+    const base = node * D;
+    const l = unchecked(this.left[node]);
+    const r = unchecked(this.right[node]);
+    let changed = false;
+    for (let d = 0; d < D; d++) {
+      const a = this.min(l, d);
+      const b = this.min(r, d);
+      const lo = a < b ? a : b;
+      const c = this.max(l, d);
+      const e = this.max(r, d);
+      const hi = c > e ? c : e;
+      if (lo != unchecked(this.boxMin[base + d])) {
+        unchecked(this.boxMin[base + d] = lo);
+        changed = true;
+      }
+      if (hi != unchecked(this.boxMax[base + d])) {
+        unchecked(this.boxMax[base + d] = hi);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Removes one reference to the point of leaf `leaf` (§6.4). */
+  delete(leaf: i32): void {
+    const mass = unchecked(this.leafMass[leaf]) - 1;
+    unchecked(this.leafMass[leaf] = mass);
+    if (mass > 0) return;
+    const coords = this.store.coords;
+    const po = unchecked(this.leafPoint[leaf]) * this.dimensions;
+    const path = this.path;
+    const h = this.lookup(coords, po);
+    assert(unchecked(path[h]) == ~leaf, 'evicted point not found');
+    this.freeLeafSlot(leaf);
+    if (h == 0) {
+      this.root = NONE;
+      return;
+    }
+    const parent = unchecked(path[h - 1]);
+    const sibling = unchecked(this.left[parent]) == ~leaf ? unchecked(this.right[parent]) : unchecked(this.left[parent]);
+    this.freeNodeSlot(parent);
+    if (h == 1) {
+      this.root = sibling;
+      return;
+    }
+    const grand = unchecked(path[h - 2]);
+    if (unchecked(this.left[grand]) == parent) unchecked(this.left[grand] = sibling);
+    else unchecked(this.right[grand] = sibling);
+    for (let level = h - 2; level >= 0; level--) {
+      if (!this.refitBox(unchecked(path[level]))) break;
+    }
+  }
+
+  /** Σ_d f64(max_d ⊖ min_d) of an internal node's box, in dimension order. */
+  @inline private rangeSum(node: i32): f64 {
+    const D = this.dimensions;
+    const base = node * D;
+    let sum: f64 = 0;
+    for (let d = 0; d < D; d++) sum += <f64>(unchecked(this.boxMax[base + d]) - unchecked(this.boxMin[base + d]));
+    return sum;
+  }
+
+  /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
+  score(q: StaticArray<f32>, mass: i32, ln: StaticArray<f64>): f64 {
+    const D = this.dimensions;
+    const path = this.path;
+    const h = this.lookup(q, 0);
+    const leaf = ~unchecked(path[h]);
+    let s: f64;
+    if (this.store.equals(unchecked(this.leafPoint[leaf]), q, 0)) {
+      const m = unchecked(this.leafMass[leaf]);
+      s = (1.0 - <f64>m / (2.0 * <f64>mass)) * (1.0 / (<f64>h + unchecked(ln[m + 1]) / LN2));
+    } else {
+      s = 1.0 / <f64>(h + 1);
+      const boxMin = this.boxMin;
+      const boxMax = this.boxMax;
+      for (let j = h - 1; j >= 0; j--) {
+        const node = unchecked(path[j]);
+        const base = node * D;
+        let below: f64 = 0;
+        for (let d = 0; d < D; d++) {
+          const g = unchecked(boxMin[base + d]) - unchecked(q[d]);
+          below += <f64>(g > 0 ? g : <f32>0);
+        }
+        let above: f64 = 0;
+        for (let d = 0; d < D; d++) {
+          const g = unchecked(q[d]) - unchecked(boxMax[base + d]);
+          above += <f64>(g > 0 ? g : <f32>0);
+        }
+        const out = above + below;
+        if (out == 0) break;
+        const pr = out / (this.rangeSum(node) + out);
+        s = pr * (1.0 / <f64>(j + 1)) + (1.0 - pr) * s;
+      }
+    }
+    return (s * unchecked(ln[mass + 1])) / LN2;
+  }
+
+  /**
+   * The gap routine of §7.3 for the box (bmin, bmax at bo): per dimension the f64
+   * distances by which q lies above and below it, plus newRange and diffSum.
+   */
+  private gap(q: StaticArray<f32>, bmin: StaticArray<f32>, bmax: StaticArray<f32>, bo: i32, up: StaticArray<f64>, dn: StaticArray<f64>): void {
+    let newRange: f64 = 0;
+    let diffSum: f64 = 0;
+    for (let d = 0; d < this.dimensions; d++) {
+      const x = unchecked(q[d]);
+      const a = unchecked(bmin[bo + d]);
+      const b = unchecked(bmax[bo + d]);
+      const lo = a < x ? a : x;
+      const hi = b > x ? b : x;
+      newRange += <f64>(hi - lo);
+      const u0 = <f64>hi - <f64>b;
+      const w0 = <f64>a - <f64>lo;
+      const u = u0 > 0 ? u0 : 0.0;
+      const w = w0 > 0 ? w0 : 0.0;
+      if (u + w > 0) {
+        diffSum += w + u;
+        unchecked(up[d] = u);
+        unchecked(dn[d] = w);
+      } else {
+        unchecked(up[d] = 0);
+        unchecked(dn[d] = 0);
+      }
+    }
+    this.gapRange = newRange;
+    this.gapDiff = diffSum;
+  }
+
+  /**
+   * Per-tree attribution of q (§7.3), written to high/low (length D), already scaled by
+   * LN[M+1]/ln2. shadowMin/Max are D-length scratch boxes.
+   */
+  attribution(
+    q: StaticArray<f32>, mass: i32, ln: StaticArray<f64>,
+    high: StaticArray<f64>, low: StaticArray<f64>, up: StaticArray<f64>, dn: StaticArray<f64>,
+    shadowMin: StaticArray<f32>, shadowMax: StaticArray<f32>,
+  ): void {
+    const D = this.dimensions;
+    const path = this.path;
+    const h = this.lookup(q, 0);
+    const leaf = ~unchecked(path[h]);
+    const coords = this.store.coords;
+    this.gap(q, coords, coords, unchecked(this.leafPoint[leaf]) * D, up, dn);
+    const dup = this.gapRange <= 0;
+    let saved: f64;
+    if (dup) {
+      const m = unchecked(this.leafMass[leaf]);
+      saved = (1.0 - <f64>m / (2.0 * <f64>mass)) * (1.0 / (<f64>h + unchecked(ln[m + 1]) / LN2));
+      const share = saved / <f64>(2 * D);
+      for (let d = 0; d < D; d++) {
+        unchecked(high[d] = share);
+        unchecked(low[d] = share);
+      }
+    } else {
+      saved = 1.0 / <f64>(h + 1);
+      const range = this.gapRange;
+      for (let d = 0; d < D; d++) {
+        unchecked(high[d] = (saved * up[d]) / range);
+        unchecked(low[d] = (saved * dn[d]) / range);
+      }
+    }
+    for (let j = h - 1; j >= 0; j--) {
+      const node = unchecked(path[j]);
+      if (dup) {
+        // Shadow box: the boxes of the siblings along the path, merged (the path minus q).
+        const child = unchecked(path[j + 1]);
+        const sib = unchecked(this.left[node]) == child ? unchecked(this.right[node]) : unchecked(this.left[node]);
+        for (let d = 0; d < D; d++) {
+          const a = this.min(sib, d);
+          const b = this.max(sib, d);
+          if (j == h - 1) {
+            unchecked(shadowMin[d] = a);
+            unchecked(shadowMax[d] = b);
+          } else {
+            if (a < unchecked(shadowMin[d])) unchecked(shadowMin[d] = a);
+            if (b > unchecked(shadowMax[d])) unchecked(shadowMax[d] = b);
+          }
+        }
+        this.gap(q, shadowMin, shadowMax, 0, up, dn);
+      } else {
+        this.gap(q, this.boxMin, this.boxMax, node * D, up, dn);
+      }
+      const range = this.gapRange;
+      const p = this.gapDiff / range;
+      const inside = !(p > 0);
+      if (!inside) {
+        const ns = 1.0 / <f64>(j + 1);
+        const keep = 1.0 - p;
+        for (let d = 0; d < D; d++) {
+          unchecked(high[d] = (up[d] / range) * ns + keep * high[d]);
+          unchecked(low[d] = (dn[d] / range) * ns + keep * low[d]);
+        }
+      }
+      if (dup && (inside || j == 0)) {
+        let norm: f64 = 0;
+        for (let d = 0; d < D; d++) norm += unchecked(high[d]) + unchecked(low[d]);
+        if (norm > 0) {
+          const f = saved / norm;
+          for (let d = 0; d < D; d++) {
+            unchecked(high[d] *= f);
+            unchecked(low[d] *= f);
+          }
+        }
+      }
+      if (inside) break;
+    }
+    const scale = unchecked(ln[mass + 1]);
+    for (let d = 0; d < D; d++) {
+      unchecked(high[d] = (high[d] * scale) / LN2);
+      unchecked(low[d] = (low[d] * scale) / LN2);
+    }
+  }
+
+  memoryBytes(): i32 {
+    const nodes = this.capacity - 1;
+    return nodes * (2 + 4 + 4 + 4 + 8 * this.dimensions) + this.capacity * 8;
+  }
+}

@@ -1,0 +1,112 @@
+import { JavaRandom } from './java-random';
+import { lnCorrect } from './ln';
+
+const TWO_POW_MINUS_48: f64 = 1.0 / 281474976710656.0;
+
+// Time-decayed compact sampler of one tree (rcf-algorithm.md §5): a max-heap on f32
+// weights whose root is the next entry to evict. Entries point at the tree's leaves.
+export class Sampler {
+  readonly weight: StaticArray<f32>;
+  readonly ref: StaticArray<i32>;
+  size: i32 = 0;
+  /** Current sampler seed (a Java long). */
+  seed: i64 = 0;
+  /** Set by decide(): the accepted point's weight and the evicted entry's ref (-1: none). */
+  acceptedWeight: f32 = 0;
+  evictedRef: i32 = -1;
+
+  constructor(readonly capacity: i32, private readonly rng: JavaRandom) {
+    this.weight = new StaticArray<f32>(capacity);
+    this.ref = new StaticArray<i32>(capacity);
+  }
+
+  /** One sampler uniform: a fresh generator from the seed, which then moves on (§3.2). */
+  private draw(): f64 {
+    const rng = this.rng;
+    rng.setSeed(this.seed);
+    this.seed = rng.nextLong();
+    return rng.nextDouble();
+  }
+
+  /** F(((-seq)·λ) + ln(-ln u)) with Java's logs (§5.2, §2.3 rule 3). */
+  private weightOf(seq: i64, lambda: f64): f32 {
+    let u = this.draw();
+    while (u == 0) u = this.draw();
+    const decay = <f64>(-seq) * lambda;
+    const inner = Math.log(-Math.log(u));
+    const w = decay + inner;
+    const tol = TWO_POW_MINUS_48 * (1.0 + Math.abs(decay) + Math.abs(inner));
+    if (<f32>(w - tol) != <f32>(w + tol)) {
+      return <f32>(decay + lnCorrect(-lnCorrect(u)));
+    }
+    return <f32>w;
+  }
+
+  /**
+   * Accept or reject the point with sequence number seq. Accepting into a full sampler
+   * removes the root from the heap and reports it in evictedRef.
+   */
+  decide(seq: i64, lambda: f64): bool {
+    const w = this.weightOf(seq, lambda);
+    this.evictedRef = -1;
+    if (this.size < this.capacity) {
+      this.draw(); // the accept draw: always below the accept probability 1, still consumed
+      this.acceptedWeight = w;
+      return true;
+    }
+    if (!(w < unchecked(this.weight[0]))) return false;
+    this.evictedRef = unchecked(this.ref[0]);
+    const last = --this.size;
+    unchecked(this.weight[0] = this.weight[last]);
+    unchecked(this.ref[0] = this.ref[last]);
+    this.siftDown(0);
+    this.acceptedWeight = w;
+    return true;
+  }
+
+  push(weight: f32, ref: i32): void {
+    const i = this.size++;
+    unchecked(this.weight[i] = weight);
+    unchecked(this.ref[i] = ref);
+    this.siftUp(i);
+  }
+
+  @inline private swap(i: i32, j: i32): void {
+    const weight = this.weight;
+    const ref = this.ref;
+    const w = unchecked(weight[i]);
+    unchecked(weight[i] = weight[j]);
+    unchecked(weight[j] = w);
+    const r = unchecked(ref[i]);
+    unchecked(ref[i] = ref[j]);
+    unchecked(ref[j] = r);
+  }
+
+  // Strict comparisons: ties never move an entry, and the left child wins a tie (§5.5).
+  private siftDown(i: i32): void {
+    const weight = this.weight;
+    const size = this.size;
+    while (true) {
+      let m = 2 * i + 1;
+      if (m >= size) return;
+      if (m + 1 < size && unchecked(weight[m + 1]) > unchecked(weight[m])) m++;
+      if (!(unchecked(weight[m]) > unchecked(weight[i]))) return;
+      this.swap(i, m);
+      i = m;
+    }
+  }
+
+  private siftUp(i: i32): void {
+    const weight = this.weight;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!(unchecked(weight[p]) < unchecked(weight[i]))) return;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  memoryBytes(): i32 {
+    return this.capacity * 8;
+  }
+}
