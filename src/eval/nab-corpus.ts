@@ -4,7 +4,8 @@
  * `<dir>/labels/combined_windows.json` (`"category/file.csv": [[start, end], ...]`), and detector
  * results `<out>/<detector>/<category>/<detector>_<file>.csv`
  * (`timestamp,value,anomaly_score,label`, the columns NAB's detectors write before scoring).
- * NAB timestamps carry no zone; they are read and written as UTC.
+ * NAB timestamps carry no zone; they are read and written as UTC. They are kept in file order
+ * even where they repeat or step back (NAB's real files do, around clock changes): NAB scores rows.
  */
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -77,9 +78,6 @@ function parseSeriesCsv(text: string, path: string): { timestamps: Float64Array;
     if (Number.isNaN(t)) throw new Error(`${path}:${lineNo}: bad timestamp "${fields[0]}"`);
     const v = fields[1]!.trim() === '' ? Number.NaN : Number(fields[1]);
     if (!Number.isFinite(v)) throw new Error(`${path}:${lineNo}: bad value "${fields[1]}"`);
-    if (timestamps.length > 0 && t <= timestamps[timestamps.length - 1]!) {
-      throw new Error(`${path}:${lineNo}: timestamp "${fields[0]}" does not follow the previous row`);
-    }
     timestamps.push(t);
     values.push(v);
   }

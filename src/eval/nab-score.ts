@@ -9,7 +9,9 @@
  *    750) are not scored at all: detections there count nothing, and a window lying wholly in
  *    probation is neither rewarded nor penalised.
  * 3. Positions are measured in rows, not in time. A window `[start, end]` (inclusive timestamps)
- *    covers rows `s..e`, width `W = e - s + 1`.
+ *    covers rows `s..e`, width `W = e - s + 1`: scanning the file in order, `s` is the first row
+ *    stamped `start` and `e` the first row stamped `end` (NAB's labels use row timestamps; for
+ *    other bounds, `s` is the first row at or after `start`, `e` the last before passing `end`).
  * 4. Scaled sigmoid: `S(y) = 2 / (1 + exp(5y)) - 1` (= `2*sigmoid(-5y) - 1`), except
  *    `S(y) = -1` when `y >= 3`.
  * 5. True positive. Inside a window only the earliest scored detection counts. At row `i` its
@@ -32,7 +34,7 @@
  * 10. Raw score = sum over files of the rewards and costs above at that threshold.
  *    Normalised score = `100 * (raw - null) / (perfect - null)`, with `null` the raw score of a
  *    detector that never detects (`-A_FN` per scored window) and `perfect = A_TP * windows`
- *    (every window detected at its first row).
+ *    (every labelled window detected at its first row).
  *
  * Counts: `tp`/`fn` here count windows and `fp` counts false-positive detections; NAB's own
  * result tables count rows (`rowCounts`).
@@ -59,7 +61,7 @@ export const NAB_PROBATION_FRACTION = 0.15;
 /** Threshold NAB reports when detecting nothing is best: above any score in [0, 1]. */
 export const NAB_NEVER_DETECT_THRESHOLD = 1.1;
 
-/** A series with its labelled anomaly windows. Timestamps ascending, ms since epoch. */
+/** A series with its labelled anomaly windows; timestamps in ms since epoch, in file order. */
 export interface LabelledSeries {
   /** NAB relative path, e.g. "realKnownCause/nyc_taxi.csv". */
   readonly name: string;
@@ -137,56 +139,37 @@ function layoutSeries(series: LabelledSeries): SeriesLayout {
   const ts = series.timestamps;
   const rows = ts.length;
   for (let i = 0; i < rows; i++) {
-    const t = ts[i]!;
-    if (!Number.isFinite(t)) throw new Error(`${series.name}: timestamp at row ${i} is not a finite number`);
-    if (i > 0 && !(t > ts[i - 1]!)) throw new Error(`${series.name}: timestamps must strictly increase (row ${i})`);
+    if (!Number.isFinite(ts[i]!)) throw new Error(`${series.name}: timestamp at row ${i} is not a finite number`);
   }
+  // Rows are scanned in file order rather than binary-searched: NAB's real files repeat and
+  // step back in time around clock changes, and NAB itself locates windows by scanning.
   const n = series.windows.length;
   const windowFirst = new Int32Array(n);
   const windowLast = new Int32Array(n);
+  let row = 0;
   for (let w = 0; w < n; w++) {
     const [start, end] = series.windows[w]!;
     if (!(start <= end)) throw new Error(`${series.name}: window ${w} starts after it ends`);
-    const first = lowerBound(ts, start);
-    const last = upperBoundInclusive(ts, end);
+    if (w > 0 && !(start > series.windows[w - 1]![1])) {
+      throw new Error(`${series.name}: windows must be sorted and must not overlap (window ${w})`);
+    }
+    while (row < rows && ts[row]! < start) row++;
+    const first = row;
+    while (row < rows && ts[row]! < end) row++;
+    // The window ends at the first row stamped `end`, or just before the first row past it.
+    const last = row < rows && ts[row] === end ? row : row - 1;
     if (last < first) {
       throw new Error(`${series.name}: window ${w} [${isoOf(start)}, ${isoOf(end)}] covers no rows`);
     }
-    if (w > 0 && first <= windowLast[w - 1]!) {
-      throw new Error(`${series.name}: windows must be sorted and must not overlap (window ${w})`);
-    }
     windowFirst[w] = first;
     windowLast[w] = last;
+    row = last + 1;
   }
   return { rows, probation: probationLength(rows), windowFirst, windowLast };
 }
 
 function isoOf(ms: number): string {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);
-}
-
-/** First index with ts[i] >= value. */
-function lowerBound(ts: ArrayLike<number>, value: number): number {
-  let lo = 0;
-  let hi = ts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ts[mid]! < value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** Last index with ts[i] <= value, or -1. */
-function upperBoundInclusive(ts: ArrayLike<number>, value: number): number {
-  let lo = 0;
-  let hi = ts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ts[mid]! <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo - 1;
 }
 
 function checkScores(series: ScoredSeries): void {

@@ -141,6 +141,22 @@ describe('scoreSeriesAt (standard profile: A_TP 1, A_FP 0.11, A_FN 1)', () => {
     expect(oneWindow([15]).raw).toBeCloseTo(-1.11, 12);
   });
 
+  it('measures positions in rows, even where timestamps repeat or step back', () => {
+    // Like NAB's real files around clock changes: row 20 repeats row 19's time, and from row 60
+    // on the clock is 30 minutes behind. Window 40..49 is unaffected; a FP at row 60 is
+    // 11 rows past it: y = 11/9, cost = -0.11 * tanh(2.5 * 11/9) = -0.11 * 0.99557365 = -0.10951310
+    const s = series('s.csv', [[40, 49]], { 60: 1 });
+    const timestamps = s.timestamps as number[];
+    timestamps[20] = timestamps[19]!;
+    for (let i = 60; i < 100; i++) timestamps[i] = timestamps[i]! - 30 * MINUTE;
+    const r = scoreSeriesAt(s, 0.5, STANDARD);
+    expect(r.raw).toBeCloseTo(-1.1095131013, 9);
+    expect(r).toMatchObject({ tp: 0, fn: 1, fp: 1, detections: [60] });
+    // and a detection at the window's first row still earns exactly A_TP
+    const early = { ...s, scores: Float64Array.from(s.scores, (_, i) => (i === 40 ? 1 : 0)) };
+    expect(scoreSeriesAt(early, 0.5, STANDARD).raw).toBe(1);
+  });
+
   it('detects at score >= threshold', () => {
     const s = series('s.csv', [[40, 49]], { 40: 0.7 });
     expect(scoreSeriesAt(s, 0.7, STANDARD).raw).toBe(1);
@@ -262,7 +278,7 @@ describe('normalisedScore', () => {
     // A detected at its first row (+1), B's two windows missed (-2): raw = -1 at threshold 1.
     // standard: 100 * (-1 - -3)/(3 - -3) = 33.33; reward_low_FN_rate: 100 * (-3 - -6)/(3 - -6) = 33.33
     // (with A_FN = 2 the two misses cost -4, so raw = 1 - 4 = -3)
-    const corpus = corpusWith((start) => (start === 40 ? { 40: 1 } : {}));
+    const corpus = corpusWith((start): Record<number, number> => (start === 40 ? { 40: 1 } : {}));
     const results = evaluateCorpus(corpus);
     expect(results.standard.raw).toBe(-1);
     expect(results.standard.score).toBeCloseTo(100 / 3, 10);
