@@ -2,6 +2,7 @@
 // memory; points and results move through one I/O buffer of f64 owned by the kernel, so a
 // batch of N records costs O(1) boundary crossings. The host validates every input first.
 
+import { checkInvariants as checkForest } from './invariants';
 import { RandomCutForest } from './random-cut-forest';
 
 const forests = new Array<RandomCutForest | null>();
@@ -88,4 +89,11 @@ export function isReady(handle: i32): bool {
 
 export function memoryBytes(handle: i32): i32 {
   return forestOf(handle).memoryBytes();
+}
+
+/** 0 when the forest's structure is sound, else a violation code (assembly/invariants.ts). Tests only. */
+export function checkInvariants(handle: i32): i32 {
+  const code = checkForest(forestOf(handle));
+  __collect();
+  return code;
 }

@@ -90,6 +90,11 @@ export class Forest {
     this.engineImpl.dispose();
   }
 
+  /** The engine behind this forest (internal: invariant checks and snapshots). */
+  get engineInstance(): ForestEngine {
+    return this.live();
+  }
+
   private live(): ForestEngine {
     if (this.disposed) throw new Error('this forest has been disposed');
     return this.engineImpl;

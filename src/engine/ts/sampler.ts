@@ -3,6 +3,26 @@ import { lnCorrect } from './ln.js';
 
 const TWO_POW_MINUS_48 = 1 / 281474976710656;
 
+/** How many weights needed the correctly rounded fallback (for tests and curiosity). */
+export const weightFallbacks = { count: 0 };
+
+/**
+ * F(((-seq)·λ) + ln(-ln u)) as Java computes it (§5.2, §2.3 rule 3): V8's logs are
+ * faithful, so F(w) is Java's f32 unless w sits within the logs' error of an f32 rounding
+ * boundary; then both logs are redone correctly rounded.
+ */
+export function samplerWeight(u: number, seq: number, lambda: number): number {
+  const decay = -seq * lambda;
+  const inner = Math.log(-Math.log(u));
+  const w = decay + inner;
+  const tol = TWO_POW_MINUS_48 * (1 + Math.abs(decay) + Math.abs(inner));
+  if (Math.fround(w - tol) !== Math.fround(w + tol)) {
+    weightFallbacks.count++;
+    return Math.fround(decay + lnCorrect(-lnCorrect(u)));
+  }
+  return Math.fround(w);
+}
+
 /**
  * Time-decayed compact sampler of one tree (rcf-algorithm.md §5): a max-heap on f32
  * weights whose root is the next entry to evict. Entries point at the tree's leaves.
@@ -30,18 +50,10 @@ export class Sampler {
     return rng.nextDouble();
   }
 
-  /** F(((-seq)·λ) + ln(-ln u)), with Java's logs (§5.2, §2.3 rule 3). */
   private weightOf(seq: number, lambda: number): number {
     let u = this.draw();
     while (u === 0) u = this.draw();
-    const decay = -seq * lambda;
-    const inner = Math.log(-Math.log(u));
-    const w = decay + inner;
-    const tol = TWO_POW_MINUS_48 * (1 + Math.abs(decay) + Math.abs(inner));
-    if (Math.fround(w - tol) !== Math.fround(w + tol)) {
-      return Math.fround(decay + lnCorrect(-lnCorrect(u)));
-    }
-    return Math.fround(w);
+    return samplerWeight(u, seq, lambda);
   }
 
   /**

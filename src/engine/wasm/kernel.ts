@@ -16,6 +16,7 @@ export interface KernelExports {
   updates(handle: number): number;
   isReady(handle: number): number;
   memoryBytes(handle: number): number;
+  checkInvariants(handle: number): number;
 }
 
 /**

@@ -69,6 +69,11 @@ export class WasmEngine implements ForestEngine {
     }
   }
 
+  /** 0 when the kernel's structures are sound, else a violation code. For tests. */
+  checkInvariants(): number {
+    return this.kernel.exports.checkInvariants(this.handle);
+  }
+
   memoryBytes(): number {
     return this.kernel.exports.memoryBytes(this.handle);
   }
