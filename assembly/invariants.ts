@@ -13,11 +13,11 @@ export const POINT_REFCOUNT = 7;
 export const POINT_LEAK = 8;
 
 function lo(tree: RandomCutTree, coords: StaticArray<f32>, D: i32, c: i32, d: i32): f32 {
-  return c < 0 ? unchecked(coords[unchecked(tree.leafPoint[~c]) * D + d]) : unchecked(tree.boxMin[c * D + d]);
+  return c < 0 ? unchecked(coords[unchecked(tree.leafPoint[~c]) * D + d]) : unchecked(tree.box[2 * c * D + d]);
 }
 
 function hi(tree: RandomCutTree, coords: StaticArray<f32>, D: i32, c: i32, d: i32): f32 {
-  return c < 0 ? unchecked(coords[unchecked(tree.leafPoint[~c]) * D + d]) : unchecked(tree.boxMax[c * D + d]);
+  return c < 0 ? unchecked(coords[unchecked(tree.leafPoint[~c]) * D + d]) : unchecked(tree.box[(2 * c + 1) * D + d]);
 }
 
 export function checkInvariants(forest: RandomCutForest): i32 {
@@ -49,13 +49,14 @@ export function checkInvariants(forest: RandomCutForest): i32 {
         continue;
       }
       internal++;
-      const l = tree.left[c];
-      const r = tree.right[c];
-      const d = <i32>tree.cutDim[c];
-      if (!(hi(tree, coords, D, l, d) <= tree.cutValue[c]) || !(lo(tree, coords, D, r, d) > tree.cutValue[c])) return CUT_SEPARATION;
+      const l = tree.node[(c << 2) + 2];
+      const r = tree.node[(c << 2) + 3];
+      const d = tree.node[c << 2];
+      const cut = reinterpret<f32>(tree.node[(c << 2) + 1]);
+      if (!(hi(tree, coords, D, l, d) <= cut) || !(lo(tree, coords, D, r, d) > cut)) return CUT_SEPARATION;
       for (let k = 0; k < D; k++) {
-        if (tree.boxMin[c * D + k] != min(lo(tree, coords, D, l, k), lo(tree, coords, D, r, k))) return BOX_UNION;
-        if (tree.boxMax[c * D + k] != max(hi(tree, coords, D, l, k), hi(tree, coords, D, r, k))) return BOX_UNION;
+        if (tree.box[2 * c * D + k] != min(lo(tree, coords, D, l, k), lo(tree, coords, D, r, k))) return BOX_UNION;
+        if (tree.box[(2 * c + 1) * D + k] != max(hi(tree, coords, D, l, k), hi(tree, coords, D, r, k))) return BOX_UNION;
       }
       stack.push(l);
       stack.push(r);

@@ -1,7 +1,7 @@
 import { JavaRandom } from './java-random';
 import { lnTable } from './ln';
 import { PointStore } from './point-store';
-import { RandomCutTree } from './random-cut-tree';
+import { lookupPair, pairDepth, RandomCutTree } from './random-cut-tree';
 import { Sampler } from './sampler';
 
 // The Random Cut Forest of rcf-algorithm.md §4–7, the twin of src/engine/ts. Inputs are
@@ -22,8 +22,10 @@ export class RandomCutForest {
   private readonly treeLow: StaticArray<f64>;
   private readonly up: StaticArray<f64>;
   private readonly dn: StaticArray<f64>;
-  private readonly shadowMin: StaticArray<f32>;
-  private readonly shadowMax: StaticArray<f32>;
+  private readonly shadow: StaticArray<f32>;
+  /** Root-to-leaf paths: A is also the trees' own scratch path; B serves the second tree of a pair. */
+  private readonly pathA: StaticArray<i32>;
+  private readonly pathB: StaticArray<i32>;
 
   constructor(
     readonly numberOfTrees: i32,
@@ -49,9 +51,10 @@ export class RandomCutForest {
     this.treeLow = new StaticArray<f64>(D);
     this.up = new StaticArray<f64>(D);
     this.dn = new StaticArray<f64>(D);
-    this.shadowMin = new StaticArray<f32>(D);
-    this.shadowMax = new StaticArray<f32>(D);
+    this.shadow = new StaticArray<f32>(2 * D);
     const path = new StaticArray<i32>(S + 1);
+    this.pathA = path;
+    this.pathB = new StaticArray<i32>(S + 1);
     const forestRng = new JavaRandom();
     forestRng.setSeed(seed);
     const trees = new StaticArray<RandomCutTree>(T);
@@ -94,8 +97,25 @@ export class RandomCutForest {
     const trees = this.trees;
     const samplers = this.samplers;
     const T = trees.length;
-    let acc = unchecked(trees[0]).score(c, unchecked(samplers[0]).size, this.ln);
-    for (let t = 1; t < T; t++) acc += unchecked(trees[t]).score(c, unchecked(samplers[t]).size, this.ln);
+    const ln = this.ln;
+    const pathA = this.pathA;
+    const pathB = this.pathB;
+    // Trees in pairs, their lookups interleaved; the sum stays in tree order.
+    let acc: f64 = 0;
+    let t = 0;
+    for (; t + 1 < T; t += 2) {
+      const a = unchecked(trees[t]);
+      const b = unchecked(trees[t + 1]);
+      const ha = lookupPair(a, b, c, pathA, pathB);
+      const hb = pairDepth;
+      const sa = a.scoreAlong(pathA, ha, c, unchecked(samplers[t]).size, ln);
+      acc = t == 0 ? sa : acc + sa;
+      acc += b.scoreAlong(pathB, hb, c, unchecked(samplers[t + 1]).size, ln);
+    }
+    if (t < T) {
+      const s = unchecked(trees[t]).score(c, unchecked(samplers[t]).size, ln);
+      acc = t == 0 ? s : acc + s;
+    }
     return acc / <f64>T;
   }
 
@@ -110,7 +130,7 @@ export class RandomCutForest {
     const T = this.trees.length;
     const lowOut = out + (<usize>D << 3);
     for (let t = 0; t < T; t++) {
-      unchecked(this.trees[t]).attribution(this.candidate, unchecked(this.samplers[t]).size, this.ln, th, tl, this.up, this.dn, this.shadowMin, this.shadowMax);
+      unchecked(this.trees[t]).attribution(this.candidate, unchecked(this.samplers[t]).size, this.ln, th, tl, this.up, this.dn, this.shadow);
       for (let d = 0; d < D; d++) {
         const ho = out + (<usize>d << 3);
         const lo = lowOut + (<usize>d << 3);

@@ -11,16 +11,60 @@ export const NONE: i32 = 0x7fffffff;
   return reinterpret<f32>(reinterpret<i32>(x) + (x > 0 ? -1 : 1));
 }
 
+/** Depth of the second tree's leaf after lookupPair. */
+export let pairDepth: i32 = 0;
+
+/**
+ * Two independent lookups walked in lockstep. Each step of a lookup waits on the previous
+ * load, so one walk leaves the CPU idle; two interleaved walks keep it busy.
+ * Returns a's leaf depth; b's is left in pairDepth.
+ */
+export function lookupPair(
+  a: RandomCutTree, b: RandomCutTree, q: StaticArray<f32>, pathA: StaticArray<i32>, pathB: StaticArray<i32>,
+): i32 {
+  const na = a.node;
+  const nb = b.node;
+  let x = a.root;
+  let y = b.root;
+  let da = 0;
+  let db = 0;
+  if (a.dimensions == 1) {
+    const v = unchecked(q[0]);
+    while (x >= 0 && y >= 0) {
+      unchecked(pathA[da++] = x);
+      unchecked(pathB[db++] = y);
+      const ax = x << 2;
+      const ay = y << 2;
+      x = unchecked(na[ax + 2 + <i32>(v > reinterpret<f32>(unchecked(na[ax + 1])))]);
+      y = unchecked(nb[ay + 2 + <i32>(v > reinterpret<f32>(unchecked(nb[ay + 1])))]);
+    }
+  } else {
+    while (x >= 0 && y >= 0) {
+      unchecked(pathA[da++] = x);
+      unchecked(pathB[db++] = y);
+      const ax = x << 2;
+      const ay = y << 2;
+      x = unchecked(na[ax + 2 + <i32>(unchecked(q[na[ax]]) > reinterpret<f32>(unchecked(na[ax + 1])))]);
+      y = unchecked(nb[ay + 2 + <i32>(unchecked(q[nb[ay]]) > reinterpret<f32>(unchecked(nb[ay + 1])))]);
+    }
+  }
+  // Finish the longer walk (and record both leaves).
+  pairDepth = b.walk(pathB, y, db, q, 0);
+  return a.walk(pathA, x, da, q, 0);
+}
+
 // A random cut tree (rcf-algorithm.md §6): struct-of-arrays internal nodes with cached
 // bounding boxes, leaves that reference points in the forest's PointStore, index free
 // lists, and no parent pointers (a root-to-leaf path is kept while walking instead).
 export class RandomCutTree {
-  readonly cutDim: StaticArray<u16>;
-  readonly cutValue: StaticArray<f32>;
-  readonly left: StaticArray<i32>; // doubles as the free-list link of a free node
-  readonly right: StaticArray<i32>;
-  readonly boxMin: StaticArray<f32>;
-  readonly boxMax: StaticArray<f32>;
+  /**
+   * Internal node n as four words at [4n]: cutDim, cutValue (f32 bits), left, right. One
+   * record per node keeps a lookup step in one cache line, and left/right adjacent lets
+   * the step pick a child by index instead of a branch. Left doubles as the free-list link.
+   */
+  readonly node: StaticArray<i32>;
+  /** Bounding box of node n at [2Dn]: D minima, then D maxima. */
+  readonly box: StaticArray<f32>;
   readonly leafPoint: StaticArray<i32>; // doubles as the free-list link of a free leaf
   readonly leafMass: StaticArray<i32>;
   root: i32 = NONE;
@@ -42,22 +86,18 @@ export class RandomCutTree {
     private readonly path: StaticArray<i32>,
   ) {
     const nodes = capacity - 1;
-    this.cutDim = new StaticArray<u16>(nodes);
-    this.cutValue = new StaticArray<f32>(nodes);
-    this.left = new StaticArray<i32>(nodes);
-    this.right = new StaticArray<i32>(nodes);
-    this.boxMin = new StaticArray<f32>(nodes * dimensions);
-    this.boxMax = new StaticArray<f32>(nodes * dimensions);
+    this.node = new StaticArray<i32>(4 * nodes);
+    this.box = new StaticArray<f32>(2 * nodes * dimensions);
     this.leafPoint = new StaticArray<i32>(capacity);
     this.leafMass = new StaticArray<i32>(capacity);
-    for (let i = 0; i < nodes; i++) unchecked(this.left[i] = i + 1 < nodes ? i + 1 : -1);
+    for (let i = 0; i < nodes; i++) unchecked(this.node[(i << 2) + 2] = i + 1 < nodes ? i + 1 : -1);
     for (let l = 0; l < capacity; l++) unchecked(this.leafPoint[l] = l + 1 < capacity ? l + 1 : -1);
     if (nodes == 0) this.freeNode = -1;
   }
 
   private newNode(): i32 {
     const n = this.freeNode;
-    this.freeNode = unchecked(this.left[n]);
+    this.freeNode = unchecked(this.node[(n << 2) + 2]);
     return n;
   }
 
@@ -77,24 +117,33 @@ export class RandomCutTree {
   }
 
   private freeNodeSlot(n: i32): void {
-    unchecked(this.left[n] = this.freeNode);
+    unchecked(this.node[(n << 2) + 2] = this.freeNode);
     this.freeNode = n;
   }
 
   /** Follows cuts from the root to a leaf, recording the path; returns the leaf's depth. */
   lookup(q: StaticArray<f32>, qo: i32): i32 {
-    const path = this.path;
-    const cutDim = this.cutDim;
-    const cutValue = this.cutValue;
-    const left = this.left;
-    const right = this.right;
-    let node = this.root;
-    let depth = 0;
-    while (node >= 0) {
-      unchecked(path[depth++] = node);
-      node = unchecked(q[qo + <i32>cutDim[node]]) <= unchecked(cutValue[node])
-        ? unchecked(left[node])
-        : unchecked(right[node]);
+    return this.walk(this.path, this.root, 0, q, qo);
+  }
+
+  /** Continues a lookup at `node`, already `depth` levels down; returns the leaf's depth. */
+  walk(path: StaticArray<i32>, node: i32, depth: i32, q: StaticArray<f32>, qo: i32): i32 {
+    const nodes = this.node;
+    if (this.dimensions == 1) {
+      // One coordinate: no cutDim to load, one dependent load less per level.
+      const x = unchecked(q[qo]);
+      while (node >= 0) {
+        unchecked(path[depth++] = node);
+        const at = node << 2;
+        node = unchecked(nodes[at + 2 + <i32>(x > reinterpret<f32>(unchecked(nodes[at + 1])))]);
+      }
+    } else {
+      while (node >= 0) {
+        unchecked(path[depth++] = node);
+        const at = node << 2;
+        const goRight = <i32>(unchecked(q[qo + nodes[at]]) > reinterpret<f32>(unchecked(nodes[at + 1])));
+        node = unchecked(nodes[at + 2 + goRight]);
+      }
     }
     unchecked(path[depth] = node);
     return depth;
@@ -104,13 +153,13 @@ export class RandomCutTree {
   @inline private min(code: i32, d: i32): f32 {
     return code < 0
       ? unchecked(this.store.coords[unchecked(this.leafPoint[~code]) * this.dimensions + d])
-      : unchecked(this.boxMin[code * this.dimensions + d]);
+      : unchecked(this.box[2 * code * this.dimensions + d]);
   }
 
   @inline private max(code: i32, d: i32): f32 {
     return code < 0
       ? unchecked(this.store.coords[unchecked(this.leafPoint[~code]) * this.dimensions + d])
-      : unchecked(this.boxMax[code * this.dimensions + d]);
+      : unchecked(this.box[(2 * code + 1) * this.dimensions + d]);
   }
 
   /**
@@ -162,29 +211,29 @@ export class RandomCutTree {
     const sub = unchecked(path[cutLevel]);
     const leafNew = this.newLeaf(point);
     const node = this.newNode();
-    unchecked(this.cutDim[node] = <u16>cutD);
-    unchecked(this.cutValue[node] = cutV);
+    unchecked(this.node[node << 2] = cutD);
+    unchecked(this.node[(node << 2) + 1] = reinterpret<i32>(cutV));
     if (unchecked(coords[po + cutD]) <= cutV) {
-      unchecked(this.left[node] = ~leafNew);
-      unchecked(this.right[node] = sub);
+      unchecked(this.node[(node << 2) + 2] = ~leafNew);
+      unchecked(this.node[(node << 2) + 3] = sub);
     } else {
-      unchecked(this.left[node] = sub);
-      unchecked(this.right[node] = ~leafNew);
+      unchecked(this.node[(node << 2) + 2] = sub);
+      unchecked(this.node[(node << 2) + 3] = ~leafNew);
     }
-    const base = node * D;
+    const base = 2 * node * D;
     for (let d = 0; d < D; d++) {
       const x = unchecked(coords[po + d]);
       const lo = this.min(sub, d);
       const hi = this.max(sub, d);
-      unchecked(this.boxMin[base + d] = x < lo ? x : lo);
-      unchecked(this.boxMax[base + d] = x > hi ? x : hi);
+      unchecked(this.box[base + d] = x < lo ? x : lo);
+      unchecked(this.box[base + D + d] = x > hi ? x : hi);
     }
     if (cutLevel == 0) {
       this.root = node;
     } else {
       const parent = unchecked(path[cutLevel - 1]);
-      if (unchecked(this.left[parent]) == sub) unchecked(this.left[parent] = node);
-      else unchecked(this.right[parent] = node);
+      if (unchecked(this.node[(parent << 2) + 2]) == sub) unchecked(this.node[(parent << 2) + 2] = node);
+      else unchecked(this.node[(parent << 2) + 3] = node);
       // Grow ancestors' boxes; once one already holds p, all above it do too.
       for (let level = cutLevel - 1; level >= 0; level--) {
         if (!this.extendBox(unchecked(path[level]), coords, po)) break;
@@ -258,18 +307,17 @@ export class RandomCutTree {
   /** box ← box ∪ {p}; false when the box already contained p. */
   private extendBox(node: i32, p: StaticArray<f32>, po: i32): bool {
     const D = this.dimensions;
-    const base = node * D;
-    const boxMin = this.boxMin;
-    const boxMax = this.boxMax;
+    const base = 2 * node * D;
+    const box = this.box;
     let changed = false;
     for (let d = 0; d < D; d++) {
       const x = unchecked(p[po + d]);
-      if (x < unchecked(boxMin[base + d])) {
-        unchecked(boxMin[base + d] = x);
+      if (x < unchecked(box[base + d])) {
+        unchecked(box[base + d] = x);
         changed = true;
       }
-      if (x > unchecked(boxMax[base + d])) {
-        unchecked(boxMax[base + d] = x);
+      if (x > unchecked(box[base + D + d])) {
+        unchecked(box[base + D + d] = x);
         changed = true;
       }
     }
@@ -279,9 +327,9 @@ export class RandomCutTree {
   /** box(node) ← box(left) ∪ box(right); false when nothing changed. */
   private refitBox(node: i32): bool {
     const D = this.dimensions;
-    const base = node * D;
-    const l = unchecked(this.left[node]);
-    const r = unchecked(this.right[node]);
+    const base = 2 * node * D;
+    const l = unchecked(this.node[(node << 2) + 2]);
+    const r = unchecked(this.node[(node << 2) + 3]);
     let changed = false;
     for (let d = 0; d < D; d++) {
       const a = this.min(l, d);
@@ -290,12 +338,12 @@ export class RandomCutTree {
       const c = this.max(l, d);
       const e = this.max(r, d);
       const hi = c > e ? c : e;
-      if (lo != unchecked(this.boxMin[base + d])) {
-        unchecked(this.boxMin[base + d] = lo);
+      if (lo != unchecked(this.box[base + d])) {
+        unchecked(this.box[base + d] = lo);
         changed = true;
       }
-      if (hi != unchecked(this.boxMax[base + d])) {
-        unchecked(this.boxMax[base + d] = hi);
+      if (hi != unchecked(this.box[base + D + d])) {
+        unchecked(this.box[base + D + d] = hi);
         changed = true;
       }
     }
@@ -318,15 +366,15 @@ export class RandomCutTree {
       return;
     }
     const parent = unchecked(path[h - 1]);
-    const sibling = unchecked(this.left[parent]) == ~leaf ? unchecked(this.right[parent]) : unchecked(this.left[parent]);
+    const sibling = unchecked(this.node[(parent << 2) + 2]) == ~leaf ? unchecked(this.node[(parent << 2) + 3]) : unchecked(this.node[(parent << 2) + 2]);
     this.freeNodeSlot(parent);
     if (h == 1) {
       this.root = sibling;
       return;
     }
     const grand = unchecked(path[h - 2]);
-    if (unchecked(this.left[grand]) == parent) unchecked(this.left[grand] = sibling);
-    else unchecked(this.right[grand] = sibling);
+    if (unchecked(this.node[(grand << 2) + 2]) == parent) unchecked(this.node[(grand << 2) + 2] = sibling);
+    else unchecked(this.node[(grand << 2) + 3] = sibling);
     for (let level = h - 2; level >= 0; level--) {
       if (!this.refitBox(unchecked(path[level]))) break;
     }
@@ -335,17 +383,20 @@ export class RandomCutTree {
   /** Σ_d f64(max_d ⊖ min_d) of an internal node's box, in dimension order. */
   @inline private rangeSum(node: i32): f64 {
     const D = this.dimensions;
-    const base = node * D;
+    const base = 2 * node * D;
     let sum: f64 = 0;
-    for (let d = 0; d < D; d++) sum += <f64>(unchecked(this.boxMax[base + d]) - unchecked(this.boxMin[base + d]));
+    for (let d = 0; d < D; d++) sum += <f64>(unchecked(this.box[base + D + d]) - unchecked(this.box[base + d]));
     return sum;
   }
 
   /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
   score(q: StaticArray<f32>, mass: i32, ln: StaticArray<f64>): f64 {
+    return this.scoreAlong(this.path, this.lookup(q, 0), q, mass, ln);
+  }
+
+  /** The score of q given its root-to-leaf path (from walk) and leaf depth h. */
+  scoreAlong(path: StaticArray<i32>, h: i32, q: StaticArray<f32>, mass: i32, ln: StaticArray<f64>): f64 {
     const D = this.dimensions;
-    const path = this.path;
-    const h = this.lookup(q, 0);
     const leaf = ~unchecked(path[h]);
     let s: f64;
     if (this.store.equals(unchecked(this.leafPoint[leaf]), q, 0)) {
@@ -353,19 +404,18 @@ export class RandomCutTree {
       s = (1.0 - <f64>m / (2.0 * <f64>mass)) * (1.0 / (<f64>h + unchecked(ln[m + 1]) / LN2));
     } else {
       s = 1.0 / <f64>(h + 1);
-      const boxMin = this.boxMin;
-      const boxMax = this.boxMax;
+      const box = this.box;
       for (let j = h - 1; j >= 0; j--) {
         const node = unchecked(path[j]);
-        const base = node * D;
+        const base = 2 * node * D;
         let below: f64 = 0;
         for (let d = 0; d < D; d++) {
-          const g = unchecked(boxMin[base + d]) - unchecked(q[d]);
+          const g = unchecked(box[base + d]) - unchecked(q[d]);
           below += <f64>(g > 0 ? g : <f32>0);
         }
         let above: f64 = 0;
         for (let d = 0; d < D; d++) {
-          const g = unchecked(q[d]) - unchecked(boxMax[base + d]);
+          const g = unchecked(q[d]) - unchecked(box[base + D + d]);
           above += <f64>(g > 0 ? g : <f32>0);
         }
         const out = above + below;
@@ -378,21 +428,21 @@ export class RandomCutTree {
   }
 
   /**
-   * The gap routine of §7.3 for the box (bmin, bmax at bo): per dimension the f64
+   * The gap routine of §7.3 for the box with minima at b[lo..] and maxima at b[hi..]: per dimension the f64
    * distances by which q lies above and below it, plus newRange and diffSum.
    */
-  private gap(q: StaticArray<f32>, bmin: StaticArray<f32>, bmax: StaticArray<f32>, bo: i32, up: StaticArray<f64>, dn: StaticArray<f64>): void {
+  private gap(q: StaticArray<f32>, b: StaticArray<f32>, lo: i32, hi: i32, up: StaticArray<f64>, dn: StaticArray<f64>): void {
     let newRange: f64 = 0;
     let diffSum: f64 = 0;
     for (let d = 0; d < this.dimensions; d++) {
       const x = unchecked(q[d]);
-      const a = unchecked(bmin[bo + d]);
-      const b = unchecked(bmax[bo + d]);
-      const lo = a < x ? a : x;
-      const hi = b > x ? b : x;
-      newRange += <f64>(hi - lo);
-      const u0 = <f64>hi - <f64>b;
-      const w0 = <f64>a - <f64>lo;
+      const bmin = unchecked(b[lo + d]);
+      const bmax = unchecked(b[hi + d]);
+      const low = bmin < x ? bmin : x;
+      const high = bmax > x ? bmax : x;
+      newRange += <f64>(high - low);
+      const u0 = <f64>high - <f64>bmax;
+      const w0 = <f64>bmin - <f64>low;
       const u = u0 > 0 ? u0 : 0.0;
       const w = w0 > 0 ? w0 : 0.0;
       if (u + w > 0) {
@@ -410,19 +460,20 @@ export class RandomCutTree {
 
   /**
    * Per-tree attribution of q (§7.3), written to high/low (length D), already scaled by
-   * LN[M+1]/ln2. shadowMin/Max are D-length scratch boxes.
+   * LN[M+1]/ln2. shadow is a 2D-length scratch box.
    */
   attribution(
     q: StaticArray<f32>, mass: i32, ln: StaticArray<f64>,
     high: StaticArray<f64>, low: StaticArray<f64>, up: StaticArray<f64>, dn: StaticArray<f64>,
-    shadowMin: StaticArray<f32>, shadowMax: StaticArray<f32>,
+    shadow: StaticArray<f32>,
   ): void {
     const D = this.dimensions;
     const path = this.path;
     const h = this.lookup(q, 0);
     const leaf = ~unchecked(path[h]);
     const coords = this.store.coords;
-    this.gap(q, coords, coords, unchecked(this.leafPoint[leaf]) * D, up, dn);
+    const po = unchecked(this.leafPoint[leaf]) * D;
+    this.gap(q, coords, po, po, up, dn);
     const dup = this.gapRange <= 0;
     let saved: f64;
     if (dup) {
@@ -446,21 +497,21 @@ export class RandomCutTree {
       if (dup) {
         // Shadow box: the boxes of the siblings along the path, merged (the path minus q).
         const child = unchecked(path[j + 1]);
-        const sib = unchecked(this.left[node]) == child ? unchecked(this.right[node]) : unchecked(this.left[node]);
+        const sib = unchecked(this.node[(node << 2) + 2]) == child ? unchecked(this.node[(node << 2) + 3]) : unchecked(this.node[(node << 2) + 2]);
         for (let d = 0; d < D; d++) {
           const a = this.min(sib, d);
           const b = this.max(sib, d);
           if (j == h - 1) {
-            unchecked(shadowMin[d] = a);
-            unchecked(shadowMax[d] = b);
+            unchecked(shadow[d] = a);
+            unchecked(shadow[D + d] = b);
           } else {
-            if (a < unchecked(shadowMin[d])) unchecked(shadowMin[d] = a);
-            if (b > unchecked(shadowMax[d])) unchecked(shadowMax[d] = b);
+            if (a < unchecked(shadow[d])) unchecked(shadow[d] = a);
+            if (b > unchecked(shadow[D + d])) unchecked(shadow[D + d] = b);
           }
         }
-        this.gap(q, shadowMin, shadowMax, 0, up, dn);
+        this.gap(q, shadow, 0, D, up, dn);
       } else {
-        this.gap(q, this.boxMin, this.boxMax, node * D, up, dn);
+        this.gap(q, this.box, 2 * node * D, (2 * node + 1) * D, up, dn);
       }
       const range = this.gapRange;
       const p = this.gapDiff / range;
@@ -495,6 +546,6 @@ export class RandomCutTree {
 
   memoryBytes(): i32 {
     const nodes = this.capacity - 1;
-    return nodes * (2 + 4 + 4 + 4 + 8 * this.dimensions) + this.capacity * 8;
+    return nodes * (16 + 8 * this.dimensions) + this.capacity * 8;
   }
 }
