@@ -41,9 +41,9 @@ describe('invariant checkers detect corruption', () => {
     const model = (forest.engineInstance as TsEngine).model;
     expect(checkInvariants(model)).toEqual([]);
     const tree = model.trees[0]!;
-    tree.boxMax[tree.root]! += 1;
+    tree.box[2 * tree.root + 1]! += 1; // root's max (1-D)
     expect(checkInvariants(model).join('\n')).toMatch(/box is not the union/);
-    tree.boxMax[tree.root]! -= 1;
+    tree.box[2 * tree.root + 1]! -= 1;
     model.store.refCount[tree.leafPoint[0]!]! += 1;
     expect(checkInvariants(model).join('\n')).toMatch(/refCount/);
   });

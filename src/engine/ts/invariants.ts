@@ -19,8 +19,8 @@ export function checkInvariants(forest: RandomCutForest): string[] {
     }
     const multiplicity = new Map<number, number>();
     for (let i = 0; i < sampler.size; i++) multiplicity.set(sampler.ref[i]!, (multiplicity.get(sampler.ref[i]!) ?? 0) + 1);
-    const lo = (c: number, d: number) => (c < 0 ? store.coords[tree.leafPoint[~c]! * D + d]! : tree.boxMin[c * D + d]!);
-    const hi = (c: number, d: number) => (c < 0 ? store.coords[tree.leafPoint[~c]! * D + d]! : tree.boxMax[c * D + d]!);
+    const lo = (c: number, d: number) => (c < 0 ? store.coords[tree.leafPoint[~c]! * D + d]! : tree.box[2 * c * D + d]!);
+    const hi = (c: number, d: number) => (c < 0 ? store.coords[tree.leafPoint[~c]! * D + d]! : tree.box[(2 * c + 1) * D + d]!);
     let leaves = 0;
     let internal = 0;
     let mass = 0;
@@ -43,12 +43,13 @@ export function checkInvariants(forest: RandomCutForest): string[] {
         continue;
       }
       internal++;
-      const l = tree.left[c]!;
-      const r = tree.right[c]!;
-      const d = tree.cutDim[c]!;
-      if (!(hi(l, d) <= tree.cutValue[c]!) || !(lo(r, d) > tree.cutValue[c]!)) errors.push(`tree ${t}: node ${c} cut does not separate its children`);
+      const l = tree.node[(c << 2) + 2]!;
+      const r = tree.node[(c << 2) + 3]!;
+      const d = tree.node[c << 2]!;
+      const cut = new Float32Array(tree.node.buffer)[(c << 2) + 1]!;
+      if (!(hi(l, d) <= cut) || !(lo(r, d) > cut)) errors.push(`tree ${t}: node ${c} cut does not separate its children`);
       for (let k = 0; k < D; k++) {
-        if (tree.boxMin[c * D + k] !== Math.min(lo(l, k), lo(r, k)) || tree.boxMax[c * D + k] !== Math.max(hi(l, k), hi(r, k))) {
+        if (tree.box[2 * c * D + k] !== Math.min(lo(l, k), lo(r, k)) || tree.box[(2 * c + 1) * D + k] !== Math.max(hi(l, k), hi(r, k))) {
           errors.push(`tree ${t}: node ${c} box is not the union of its children's boxes`);
           break;
         }

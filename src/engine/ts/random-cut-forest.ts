@@ -27,8 +27,7 @@ export class RandomCutForest {
   private readonly treeLow: Float64Array;
   private readonly up: Float64Array;
   private readonly dn: Float64Array;
-  private readonly shadowMin: Float32Array;
-  private readonly shadowMax: Float32Array;
+  private readonly shadow: Float32Array;
 
   constructor(readonly config: ForestConfig) {
     const { numberOfTrees: T, sampleSize: S, baseDimensions: b, shingleSize: k } = config;
@@ -53,8 +52,7 @@ export class RandomCutForest {
     this.treeLow = new Float64Array(D);
     this.up = new Float64Array(D);
     this.dn = new Float64Array(D);
-    this.shadowMin = new Float32Array(D);
-    this.shadowMax = new Float32Array(D);
+    this.shadow = new Float32Array(2 * D);
   }
 
   get isReady(): boolean {
@@ -92,7 +90,7 @@ export class RandomCutForest {
     const tl = this.treeLow;
     const T = this.trees.length;
     for (let t = 0; t < T; t++) {
-      this.trees[t]!.attribution(c, 0, this.samplers[t]!.size, this.ln, th, tl, this.up, this.dn, this.shadowMin, this.shadowMax);
+      this.trees[t]!.attribution(c, 0, this.samplers[t]!.size, this.ln, th, tl, this.up, this.dn, this.shadow);
       if (t === 0) {
         high.set(th);
         low.set(tl);
@@ -135,8 +133,7 @@ export class RandomCutForest {
   memoryBytes(): number {
     let bytes = this.store.coords.byteLength + this.store.refCount.byteLength * 2;
     for (const t of this.trees) {
-      bytes += t.cutDim.byteLength + t.cutValue.byteLength + t.left.byteLength + t.right.byteLength;
-      bytes += t.boxMin.byteLength + t.boxMax.byteLength + t.leafPoint.byteLength + t.leafMass.byteLength;
+      bytes += t.node.byteLength + t.box.byteLength + t.leafPoint.byteLength + t.leafMass.byteLength;
     }
     for (const s of this.samplers) bytes += s.weight.byteLength + s.ref.byteLength;
     return bytes;

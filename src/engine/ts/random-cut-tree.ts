@@ -22,12 +22,15 @@ function nextDown(x: number): number {
  * lists, and no parent pointers (a root-to-leaf path is kept while walking instead).
  */
 export class RandomCutTree {
-  readonly cutDim: Uint16Array;
-  readonly cutValue: Float32Array;
-  readonly left: Int32Array; // doubles as the free-list link of a free node
-  readonly right: Int32Array;
-  readonly boxMin: Float32Array;
-  readonly boxMax: Float32Array;
+  /**
+   * Internal node n as four words at [4n]: cutDim, cutValue (f32, read through nodeF32),
+   * left, right. One record per node keeps a lookup step in one cache line, and left/right
+   * adjacent lets the step pick a child by index. Left doubles as the free-list link.
+   */
+  readonly node: Int32Array;
+  private readonly nodeF32: Float32Array;
+  /** Bounding box of node n at [2Dn]: D minima, then D maxima. */
+  readonly box: Float32Array;
   readonly leafPoint: Int32Array; // doubles as the free-list link of a free leaf
   readonly leafMass: Int32Array;
   root = NONE;
@@ -45,22 +48,19 @@ export class RandomCutTree {
     private readonly path: Int32Array,
   ) {
     const nodes = capacity - 1;
-    this.cutDim = new Uint16Array(nodes);
-    this.cutValue = new Float32Array(nodes);
-    this.left = new Int32Array(nodes);
-    this.right = new Int32Array(nodes);
-    this.boxMin = new Float32Array(nodes * dimensions);
-    this.boxMax = new Float32Array(nodes * dimensions);
+    this.node = new Int32Array(4 * nodes);
+    this.nodeF32 = new Float32Array(this.node.buffer);
+    this.box = new Float32Array(2 * nodes * dimensions);
     this.leafPoint = new Int32Array(capacity);
     this.leafMass = new Int32Array(capacity);
-    for (let i = 0; i < nodes; i++) this.left[i] = i + 1 < nodes ? i + 1 : -1;
+    for (let i = 0; i < nodes; i++) this.node[(i << 2) + 2] = i + 1 < nodes ? i + 1 : -1;
     for (let l = 0; l < capacity; l++) this.leafPoint[l] = l + 1 < capacity ? l + 1 : -1;
     if (nodes === 0) this.freeNode = -1;
   }
 
   private newNode(): number {
     const n = this.freeNode;
-    this.freeNode = this.left[n]!;
+    this.freeNode = this.node[(n << 2) + 2]!;
     return n;
   }
 
@@ -80,20 +80,23 @@ export class RandomCutTree {
   }
 
   private freeNodeSlot(n: number): void {
-    this.left[n] = this.freeNode;
+    this.node[(n << 2) + 2] = this.freeNode;
     this.freeNode = n;
   }
 
   /** Follows cuts from the root to a leaf, recording the path; returns the leaf's depth. */
   lookup(q: Float32Array, qo: number): number {
-    const path = this.path;
-    const cutDim = this.cutDim;
-    const cutValue = this.cutValue;
-    let node = this.root;
-    let depth = 0;
+    return this.walk(this.path, this.root, 0, q, qo);
+  }
+
+  /** Continues a lookup at `node`, already `depth` levels down; returns the leaf's depth. */
+  walk(path: Int32Array, node: number, depth: number, q: Float32Array, qo: number): number {
+    const nodes = this.node;
+    const cuts = this.nodeF32;
     while (node >= 0) {
       path[depth++] = node;
-      node = q[qo + cutDim[node]!]! <= cutValue[node]! ? this.left[node]! : this.right[node]!;
+      const at = node << 2;
+      node = nodes[at + (q[qo + nodes[at]!]! > cuts[at + 1]! ? 3 : 2)]!;
     }
     path[depth] = node;
     return depth;
@@ -103,13 +106,13 @@ export class RandomCutTree {
   private min(code: number, d: number): number {
     return code < 0
       ? this.store.coords[this.leafPoint[~code]! * this.dimensions + d]!
-      : this.boxMin[code * this.dimensions + d]!;
+      : this.box[2 * code * this.dimensions + d]!;
   }
 
   private max(code: number, d: number): number {
     return code < 0
       ? this.store.coords[this.leafPoint[~code]! * this.dimensions + d]!
-      : this.boxMax[code * this.dimensions + d]!;
+      : this.box[(2 * code + 1) * this.dimensions + d]!;
   }
 
   /**
@@ -161,29 +164,29 @@ export class RandomCutTree {
     const sub = path[cutLevel]!;
     const leafNew = this.newLeaf(point);
     const node = this.newNode();
-    this.cutDim[node] = cutD;
-    this.cutValue[node] = cutV;
+    this.node[node << 2] = cutD;
+    this.nodeF32[(node << 2) + 1] = cutV;
     if (coords[po + cutD]! <= cutV) {
-      this.left[node] = ~leafNew;
-      this.right[node] = sub;
+      this.node[(node << 2) + 2] = ~leafNew;
+      this.node[(node << 2) + 3] = sub;
     } else {
-      this.left[node] = sub;
-      this.right[node] = ~leafNew;
+      this.node[(node << 2) + 2] = sub;
+      this.node[(node << 2) + 3] = ~leafNew;
     }
-    const base = node * D;
+    const base = 2 * node * D;
     for (let d = 0; d < D; d++) {
       const x = coords[po + d]!;
       const lo = this.min(sub, d);
       const hi = this.max(sub, d);
-      this.boxMin[base + d] = x < lo ? x : lo;
-      this.boxMax[base + d] = x > hi ? x : hi;
+      this.box[base + d] = x < lo ? x : lo;
+      this.box[base + D + d] = x > hi ? x : hi;
     }
     if (cutLevel === 0) {
       this.root = node;
     } else {
       const parent = path[cutLevel - 1]!;
-      if (this.left[parent] === sub) this.left[parent] = node;
-      else this.right[parent] = node;
+      if (this.node[(parent << 2) + 2] === sub) this.node[(parent << 2) + 2] = node;
+      else this.node[(parent << 2) + 3] = node;
       // Grow ancestors' boxes; once one already holds p, all above it do too.
       for (let level = cutLevel - 1; level >= 0; level--) {
         if (!this.extendBox(path[level]!, coords, po)) break;
@@ -262,16 +265,17 @@ export class RandomCutTree {
   /** box ← box ∪ {p}; false when the box already contained p. */
   private extendBox(node: number, p: Float32Array, po: number): boolean {
     const D = this.dimensions;
-    const base = node * D;
+    const base = 2 * node * D;
+    const box = this.box;
     let changed = false;
     for (let d = 0; d < D; d++) {
       const x = p[po + d]!;
-      if (x < this.boxMin[base + d]!) {
-        this.boxMin[base + d] = x;
+      if (x < box[base + d]!) {
+        box[base + d] = x;
         changed = true;
       }
-      if (x > this.boxMax[base + d]!) {
-        this.boxMax[base + d] = x;
+      if (x > box[base + D + d]!) {
+        box[base + D + d] = x;
         changed = true;
       }
     }
@@ -281,9 +285,9 @@ export class RandomCutTree {
   /** box(node) ← box(left) ∪ box(right); false when nothing changed. */
   private refitBox(node: number): boolean {
     const D = this.dimensions;
-    const base = node * D;
-    const l = this.left[node]!;
-    const r = this.right[node]!;
+    const base = 2 * node * D;
+    const l = this.node[(node << 2) + 2]!;
+    const r = this.node[(node << 2) + 3]!;
     let changed = false;
     for (let d = 0; d < D; d++) {
       const a = this.min(l, d);
@@ -292,12 +296,12 @@ export class RandomCutTree {
       const c = this.max(l, d);
       const e = this.max(r, d);
       const hi = c > e ? c : e;
-      if (lo !== this.boxMin[base + d]) {
-        this.boxMin[base + d] = lo;
+      if (lo !== this.box[base + d]) {
+        this.box[base + d] = lo;
         changed = true;
       }
-      if (hi !== this.boxMax[base + d]) {
-        this.boxMax[base + d] = hi;
+      if (hi !== this.box[base + D + d]) {
+        this.box[base + D + d] = hi;
         changed = true;
       }
     }
@@ -318,15 +322,15 @@ export class RandomCutTree {
       return;
     }
     const parent = path[h - 1]!;
-    const sibling = this.left[parent] === ~leaf ? this.right[parent]! : this.left[parent]!;
+    const sibling = this.node[(parent << 2) + 2] === ~leaf ? this.node[(parent << 2) + 3]! : this.node[(parent << 2) + 2]!;
     this.freeNodeSlot(parent);
     if (h === 1) {
       this.root = sibling;
       return;
     }
     const grand = path[h - 2]!;
-    if (this.left[grand] === parent) this.left[grand] = sibling;
-    else this.right[grand] = sibling;
+    if (this.node[(grand << 2) + 2] === parent) this.node[(grand << 2) + 2] = sibling;
+    else this.node[(grand << 2) + 3] = sibling;
     for (let level = h - 2; level >= 0; level--) {
       if (!this.refitBox(path[level]!)) break;
     }
@@ -335,17 +339,20 @@ export class RandomCutTree {
   /** Σ_d f64(max_d ⊖ min_d) of an internal node's box, in dimension order. */
   private rangeSum(node: number): number {
     const D = this.dimensions;
-    const base = node * D;
+    const base = 2 * node * D;
     let sum = 0;
-    for (let d = 0; d < D; d++) sum += Math.fround(this.boxMax[base + d]! - this.boxMin[base + d]!);
+    for (let d = 0; d < D; d++) sum += Math.fround(this.box[base + D + d]! - this.box[base + d]!);
     return sum;
   }
 
   /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
   score(q: Float32Array, qo: number, mass: number, ln: Float64Array): number {
+    return this.scoreAlong(this.path, this.lookup(q, qo), q, qo, mass, ln);
+  }
+
+  /** The score of q given its root-to-leaf path (from walk) and leaf depth h. */
+  scoreAlong(path: Int32Array, h: number, q: Float32Array, qo: number, mass: number, ln: Float64Array): number {
     const D = this.dimensions;
-    const path = this.path;
-    const h = this.lookup(q, qo);
     const leaf = ~path[h]!;
     let s: number;
     if (this.store.equals(this.leafPoint[leaf]!, q, qo)) {
@@ -353,18 +360,17 @@ export class RandomCutTree {
       s = (1.0 - m / (2.0 * mass)) * (1.0 / (h + ln[m + 1]! / LN2));
     } else {
       s = 1.0 / (h + 1);
-      const boxMin = this.boxMin;
-      const boxMax = this.boxMax;
+      const box = this.box;
       for (let j = h - 1; j >= 0; j--) {
-        const base = path[j]! * D;
+        const base = 2 * path[j]! * D;
         let below = 0;
         for (let d = 0; d < D; d++) {
-          const g = Math.fround(boxMin[base + d]! - q[qo + d]!);
+          const g = Math.fround(box[base + d]! - q[qo + d]!);
           below += g > 0 ? g : 0;
         }
         let above = 0;
         for (let d = 0; d < D; d++) {
-          const g = Math.fround(q[qo + d]! - boxMax[base + d]!);
+          const g = Math.fround(q[qo + d]! - box[base + D + d]!);
           above += g > 0 ? g : 0;
         }
         const out = above + below;
@@ -380,21 +386,21 @@ export class RandomCutTree {
   private gapDiff = 0;
 
   /**
-   * The gap routine of §7.3 for the box (min, max) given as two accessors: per dimension
+   * The gap routine of §7.3 for the box with minima at b[lo..] and maxima at b[hi..]: per dimension
    * the f64 distances by which q lies above and below the box, plus newRange/diffSum.
    */
-  private gap(q: Float32Array, qo: number, bmin: Float32Array, bmax: Float32Array, bo: number, up: Float64Array, dn: Float64Array): void {
+  private gap(q: Float32Array, qo: number, b: Float32Array, lo: number, hi: number, up: Float64Array, dn: Float64Array): void {
     let newRange = 0;
     let diffSum = 0;
     for (let d = 0; d < this.dimensions; d++) {
       const x = q[qo + d]!;
-      const a = bmin[bo + d]!;
-      const b = bmax[bo + d]!;
-      const lo = a < x ? a : x;
-      const hi = b > x ? b : x;
-      newRange += Math.fround(hi - lo);
-      const u = hi - b > 0 ? hi - b : 0;
-      const w = a - lo > 0 ? a - lo : 0;
+      const bmin = b[lo + d]!;
+      const bmax = b[hi + d]!;
+      const low = bmin < x ? bmin : x;
+      const high = bmax > x ? bmax : x;
+      newRange += Math.fround(high - low);
+      const u = high - bmax > 0 ? high - bmax : 0;
+      const w = bmin - low > 0 ? bmin - low : 0;
       if (u + w > 0) {
         diffSum += w + u;
         up[d] = u;
@@ -410,20 +416,20 @@ export class RandomCutTree {
 
   /**
    * Per-tree attribution of q (§7.3), written to high/low (length D), already scaled by
-   * LN[M+1]/ln2. `shadowMin/Max` are D-length scratch boxes.
+   * LN[M+1]/ln2. `shadow` is a 2D-length scratch box.
    */
   attribution(
     q: Float32Array, qo: number, mass: number, ln: Float64Array,
     high: Float64Array, low: Float64Array, up: Float64Array, dn: Float64Array,
-    shadowMin: Float32Array, shadowMax: Float32Array,
+    shadow: Float32Array,
   ): void {
     const D = this.dimensions;
     const path = this.path;
     const h = this.lookup(q, qo);
     const leaf = ~path[h]!;
     const coords = this.store.coords;
-    const lo = this.leafPoint[leaf]! * D;
-    this.gap(q, qo, coords, coords, lo, up, dn);
+    const po = this.leafPoint[leaf]! * D;
+    this.gap(q, qo, coords, po, po, up, dn);
     const dup = this.gapRange <= 0;
     let saved: number;
     if (dup) {
@@ -447,21 +453,21 @@ export class RandomCutTree {
       if (dup) {
         // Shadow box: the boxes of the siblings along the path, merged (the path minus q).
         const child = path[j + 1]!;
-        const sib = this.left[node] === child ? this.right[node]! : this.left[node]!;
+        const sib = this.node[(node << 2) + 2] === child ? this.node[(node << 2) + 3]! : this.node[(node << 2) + 2]!;
         for (let d = 0; d < D; d++) {
           const a = this.min(sib, d);
           const b = this.max(sib, d);
           if (j === h - 1) {
-            shadowMin[d] = a;
-            shadowMax[d] = b;
+            shadow[d] = a;
+            shadow[D + d] = b;
           } else {
-            if (a < shadowMin[d]!) shadowMin[d] = a;
-            if (b > shadowMax[d]!) shadowMax[d] = b;
+            if (a < shadow[d]!) shadow[d] = a;
+            if (b > shadow[D + d]!) shadow[D + d] = b;
           }
         }
-        this.gap(q, qo, shadowMin, shadowMax, 0, up, dn);
+        this.gap(q, qo, shadow, 0, D, up, dn);
       } else {
-        this.gap(q, qo, this.boxMin, this.boxMax, node * D, up, dn);
+        this.gap(q, qo, this.box, 2 * node * D, (2 * node + 1) * D, up, dn);
       }
       const range = this.gapRange;
       const p = this.gapDiff / range;
