@@ -11,6 +11,10 @@ export const NONE: i32 = 0x7fffffff;
   return reinterpret<f32>(reinterpret<i32>(x) + (x > 0 ? -1 : 1));
 }
 
+/** INVERSE_DEPTH[j] = 1/(j+1), exactly as computed inline, without a division per level. */
+const INVERSE_DEPTH = new StaticArray<f64>(4097);
+for (let j = 0; j < 4097; j++) unchecked(INVERSE_DEPTH[j] = 1.0 / <f64>(j + 1));
+
 /** Depth of the second tree's leaf after lookupPair. */
 export let pairDepth: i32 = 0;
 
@@ -402,8 +406,24 @@ export class RandomCutTree {
     if (this.store.equals(unchecked(this.leafPoint[leaf]), q, 0)) {
       const m = unchecked(this.leafMass[leaf]);
       s = (1.0 - <f64>m / (2.0 * <f64>mass)) * (1.0 / (<f64>h + unchecked(ln[m + 1]) / LN2));
+    } else if (D == 1) {
+      // The same arithmetic as below with the one-coordinate loops unrolled away.
+      s = unchecked(INVERSE_DEPTH[h]);
+      const box = this.box;
+      const x = unchecked(q[0]);
+      for (let j = h - 1; j >= 0; j--) {
+        const base = unchecked(path[j]) << 1;
+        const lo = unchecked(box[base]);
+        const hi = unchecked(box[base + 1]);
+        const gb = lo - x;
+        const ga = x - hi;
+        const out = <f64>(ga > 0 ? ga : <f32>0) + <f64>(gb > 0 ? gb : <f32>0);
+        if (out == 0) break;
+        const pr = out / (<f64>(hi - lo) + out);
+        s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
+      }
     } else {
-      s = 1.0 / <f64>(h + 1);
+      s = unchecked(INVERSE_DEPTH[h]);
       const box = this.box;
       for (let j = h - 1; j >= 0; j--) {
         const node = unchecked(path[j]);
@@ -421,7 +441,7 @@ export class RandomCutTree {
         const out = above + below;
         if (out == 0) break;
         const pr = out / (this.rangeSum(node) + out);
-        s = pr * (1.0 / <f64>(j + 1)) + (1.0 - pr) * s;
+        s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
       }
     }
     return (s * unchecked(ln[mass + 1])) / LN2;
