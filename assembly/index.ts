@@ -3,6 +3,7 @@
 // batch of N records costs O(1) boundary crossings. The host validates every input first.
 
 import { checkInvariants as checkForest } from './invariants';
+import { exportState, importState, stateLength } from './model-state';
 import { RandomCutForest } from './random-cut-forest';
 
 const forests = new Array<RandomCutForest | null>();
@@ -96,4 +97,19 @@ export function checkInvariants(handle: i32): i32 {
   const code = checkForest(forestOf(handle));
   __collect();
   return code;
+}
+
+/** Exports the forest's model state as i32 words; returns their address (count: stateLength()). May grow memory. */
+export function exportModelState(handle: i32): usize {
+  const address = exportState(forestOf(handle));
+  __collect(); // the word buffer is a global, so it survives; the scratch does not
+  return address;
+}
+
+export { stateLength };
+
+/** Imports `length` words of model state from the I/O buffer into a fresh forest. May grow memory. */
+export function importModelState(handle: i32, length: i32): void {
+  importState(forestOf(handle), changetype<usize>(io), length);
+  __collect();
 }

@@ -125,6 +125,44 @@ export class RandomCutTree {
     this.freeNode = n;
   }
 
+  /** Restore: a new internal node with the given cut (children linked by linkPreorder). */
+  restoreInternal(cutDim: i32, cutValue: f32): i32 {
+    const n = this.newNode();
+    unchecked(this.node[n << 2] = cutDim);
+    unchecked(this.node[(n << 2) + 1] = reinterpret<i32>(cutValue));
+    return n;
+  }
+
+  /** Restore: a new leaf for a stored point, mass 0 until the sampler's entries are counted. */
+  restoreLeaf(point: i32): i32 {
+    const l = this.newLeaf(point);
+    unchecked(this.leafMass[l] = 0);
+    return l;
+  }
+
+  /** Restore: links codes[0..count) given in preorder (internal ≥ 0, leaf ~slot) and derives every box. */
+  linkPreorder(codes: StaticArray<i32>, count: i32, open: StaticArray<i32>): void {
+    this.root = count > 0 ? unchecked(codes[0]) : NONE;
+    let top = 0; // open[0..top): internal nodes still missing a child
+    for (let i = 0; i < count; i++) {
+      const c = unchecked(codes[i]);
+      if (i > 0) {
+        const parent = unchecked(open[top - 1]);
+        if (unchecked(this.node[(parent << 2) + 2]) == NONE) unchecked(this.node[(parent << 2) + 2] = c);
+        else {
+          unchecked(this.node[(parent << 2) + 3] = c);
+          top--;
+        }
+      }
+      if (c >= 0) {
+        unchecked(this.node[(c << 2) + 2] = NONE);
+        unchecked(open[top++] = c);
+      }
+    }
+    // Reverse preorder visits children before their parents.
+    for (let i = count - 1; i >= 0; i--) if (unchecked(codes[i]) >= 0) this.refitBox(unchecked(codes[i]));
+  }
+
   /** Follows cuts from the root to a leaf, recording the path; returns the leaf's depth. */
   lookup(q: StaticArray<f32>, qo: i32): i32 {
     return this.walk(this.path, this.root, 0, q, qo);

@@ -1,5 +1,6 @@
 import type { ForestEngine } from './engine.js';
 import { validateValues, type EngineName, type ForestConfig } from './options.js';
+import { encodeSnapshot } from './snapshot.js';
 
 export interface Attribution {
   /** How much each coordinate (over dimensions × shingleSize, oldest record first) being too high adds to the score. */
@@ -81,6 +82,15 @@ export class Forest {
     const scores = out ?? new Float64Array(n);
     e.process(values, n, scores);
     return scores;
+  }
+
+  /**
+   * The complete model as a compact, versioned, checksummed binary image. Restored with
+   * `restoreForest` (by either engine), the forest continues exactly as this one would.
+   */
+  snapshot(): Uint8Array {
+    const e = this.live();
+    return encodeSnapshot(e.config, e.exportModelState(), this.engine, e.binaryId);
   }
 
   /** Releases the model's memory; any later use throws. */

@@ -84,6 +84,44 @@ export class RandomCutTree {
     this.freeNode = n;
   }
 
+  /** Restore: a new internal node with the given cut (children linked by linkPreorder). */
+  restoreInternal(cutDim: number, cutValue: number): number {
+    const n = this.newNode();
+    this.node[n << 2] = cutDim;
+    this.nodeF32[(n << 2) + 1] = cutValue;
+    return n;
+  }
+
+  /** Restore: a new leaf for a stored point, mass 0 until the sampler's entries are counted. */
+  restoreLeaf(point: number): number {
+    const l = this.newLeaf(point);
+    this.leafMass[l] = 0;
+    return l;
+  }
+
+  /** Restore: links nodes given in preorder (internal ≥ 0, leaf ~slot) and derives every box. */
+  linkPreorder(codes: number[]): void {
+    this.root = codes.length > 0 ? codes[0]! : NONE;
+    const open: number[] = []; // internal nodes still missing a child
+    for (let i = 0; i < codes.length; i++) {
+      const c = codes[i]!;
+      if (i > 0) {
+        const parent = open[open.length - 1]!;
+        if (this.node[(parent << 2) + 2] === NONE) this.node[(parent << 2) + 2] = c;
+        else {
+          this.node[(parent << 2) + 3] = c;
+          open.pop();
+        }
+      }
+      if (c >= 0) {
+        this.node[(c << 2) + 2] = NONE;
+        open.push(c);
+      }
+    }
+    // Reverse preorder visits children before their parents.
+    for (let i = codes.length - 1; i >= 0; i--) if (codes[i]! >= 0) this.refitBox(codes[i]!);
+  }
+
   /** Follows cuts from the root to a leaf, recording the path; returns the leaf's depth. */
   lookup(q: Float32Array, qo: number): number {
     return this.walk(this.path, this.root, 0, q, qo);

@@ -1,13 +1,25 @@
 import type { ForestEngine } from '../../forest/engine.js';
 import type { ForestConfig } from '../../forest/options.js';
+import { exportModelState, importModelState } from './model-state.js';
 import { RandomCutForest } from './random-cut-forest.js';
 
 /** The pure-TypeScript engine behind the ForestEngine interface. */
 export class TsEngine implements ForestEngine {
-  private readonly forest: RandomCutForest;
+  private forest: RandomCutForest;
+  readonly binaryId = '';
 
   constructor(readonly config: ForestConfig) {
     this.forest = new RandomCutForest(config);
+  }
+
+  /** The model as engine-neutral words (src/forest/model-state.ts). */
+  exportModelState(): Int32Array {
+    return exportModelState(this.forest);
+  }
+
+  /** Replaces this fresh forest's model with validated words. */
+  importModelState(words: Int32Array): void {
+    this.forest = importModelState(this.config, words);
   }
 
   get updates(): number {

@@ -17,6 +17,9 @@ export interface KernelExports {
   isReady(handle: number): number;
   memoryBytes(handle: number): number;
   checkInvariants(handle: number): number;
+  exportModelState(handle: number): number;
+  stateLength(): number;
+  importModelState(handle: number, length: number): void;
 }
 
 /**

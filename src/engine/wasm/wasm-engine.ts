@@ -23,6 +23,10 @@ export class WasmEngine implements ForestEngine {
     kernel.forestsAlive++;
   }
 
+  get binaryId(): string {
+    return this.kernel.binaryId;
+  }
+
   get updates(): number {
     return this.kernel.exports.updates(this.handle);
   }
@@ -72,6 +76,20 @@ export class WasmEngine implements ForestEngine {
   /** 0 when the kernel's structures are sound, else a violation code. For tests. */
   checkInvariants(): number {
     return this.kernel.exports.checkInvariants(this.handle);
+  }
+
+  /** The model as engine-neutral words (src/forest/model-state.ts). */
+  exportModelState(): Int32Array {
+    const e = this.kernel.exports;
+    const address = e.exportModelState(this.handle);
+    return new Int32Array(e.memory.buffer, address, e.stateLength()).slice();
+  }
+
+  /** Loads words (already validated against this forest's config) into this fresh forest. */
+  importModelState(words: Int32Array): void {
+    const io = this.kernel.io(Math.ceil(words.length / 2));
+    new Int32Array(io.buffer, io.byteOffset, words.length).set(words);
+    this.kernel.exports.importModelState(this.handle, words.length);
   }
 
   memoryBytes(): number {
