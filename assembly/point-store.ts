@@ -1,12 +1,14 @@
 // The forest's shared store of distinct f32 points with reference counts (one per leaf
-// holding the point). Grows by doubling up to the worst case, so small forests stay small.
+// holding the point). Free slots are linked through their reference count (-2 - next), so
+// the store costs no extra word per slot. Grows by half up to the worst case, so small
+// forests stay small.
 
 export class PointStore {
   coords: StaticArray<f32>;
   refCount: StaticArray<i32>;
-  private free: StaticArray<i32>; // stack of free slots
-  private freeTop: i32 = 0;
+  private freeHead: i32 = -1;
   capacity: i32 = 0;
+  private inUse: i32 = 0;
   /** Set when a growth left old arrays behind for the collector. */
   grew: bool = false;
 
@@ -14,18 +16,21 @@ export class PointStore {
     const cap = max(1, min(initialCapacity, maxCapacity));
     this.coords = new StaticArray<f32>(cap * dimensions);
     this.refCount = new StaticArray<i32>(cap);
-    this.free = new StaticArray<i32>(cap);
-    this.pushFree(0, cap);
+    this.linkFree(0, cap);
   }
 
-  private pushFree(from: i32, to: i32): void {
-    // Highest index at the bottom, so slots are handed out in ascending order.
-    for (let i = to - 1; i >= from; i--) unchecked(this.free[this.freeTop++] = i);
+  /** Puts slots [from, to) on the free list, lowest first out. */
+  private linkFree(from: i32, to: i32): void {
+    for (let i = to - 1; i >= from; i--) {
+      unchecked(this.refCount[i] = -2 - this.freeHead);
+      this.freeHead = i;
+    }
     this.capacity = to;
   }
 
   private grow(): void {
-    const cap = min(this.capacity * 2, this.maxCapacity);
+    const cap = min(this.capacity + max(16, this.capacity >> 1), this.maxCapacity);
+    assert(cap > this.capacity, 'point store capacity exhausted');
     const d = this.dimensions;
     const coords = new StaticArray<f32>(cap * d);
     memory.copy(changetype<usize>(coords), changetype<usize>(this.coords), <usize>(this.capacity * d) << 2);
@@ -33,19 +38,19 @@ export class PointStore {
     memory.copy(changetype<usize>(refCount), changetype<usize>(this.refCount), <usize>this.capacity << 2);
     this.coords = coords;
     this.refCount = refCount;
-    this.free = new StaticArray<i32>(cap);
-    this.freeTop = 0;
-    this.pushFree(this.capacity, cap);
+    this.linkFree(this.capacity, cap);
     this.grew = true;
   }
 
   /** Copies D values from src into a new slot with no references yet. */
   add(src: StaticArray<f32>): i32 {
-    if (this.freeTop == 0) this.grow();
-    const slot = unchecked(this.free[--this.freeTop]);
+    if (this.freeHead < 0) this.grow();
+    const slot = this.freeHead;
+    this.freeHead = -2 - unchecked(this.refCount[slot]);
     const d = this.dimensions;
     memory.copy(changetype<usize>(this.coords) + (<usize>(slot * d) << 2), changetype<usize>(src), <usize>d << 2);
     unchecked(this.refCount[slot] = 0);
+    this.inUse++;
     return slot;
   }
 
@@ -53,20 +58,26 @@ export class PointStore {
     unchecked(this.refCount[slot] += 1);
   }
 
+  private free(slot: i32): void {
+    unchecked(this.refCount[slot] = -2 - this.freeHead);
+    this.freeHead = slot;
+    this.inUse--;
+  }
+
   /** Drops one reference; frees the slot when none remain. */
   release(slot: i32): void {
     const c = unchecked(this.refCount[slot]) - 1;
     unchecked(this.refCount[slot] = c);
-    if (c == 0) unchecked(this.free[this.freeTop++] = slot);
+    if (c == 0) this.free(slot);
   }
 
   /** Frees a slot that never gained a reference (a candidate no tree kept). */
   discardIfUnused(slot: i32): void {
-    if (unchecked(this.refCount[slot]) == 0) unchecked(this.free[this.freeTop++] = slot);
+    if (unchecked(this.refCount[slot]) == 0) this.free(slot);
   }
 
   get slotsInUse(): i32 {
-    return this.capacity - this.freeTop;
+    return this.inUse;
   }
 
   equals(slot: i32, q: StaticArray<f32>, qo: i32): bool {
@@ -78,6 +89,6 @@ export class PointStore {
   }
 
   memoryBytes(): i32 {
-    return this.capacity * (this.dimensions + 2) * 4;
+    return this.capacity * (this.dimensions + 1) * 4;
   }
 }

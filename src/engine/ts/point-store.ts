@@ -1,32 +1,36 @@
 /**
  * The forest's shared store of distinct points (float32 D-vectors) with reference counts.
  * A reference is held by each tree leaf that stores the point; a slot returns to the
- * free list when its last leaf goes. Capacity grows on demand up to the worst case
- * (every leaf of every tree distinct, plus the point being inserted).
+ * free list when its last leaf goes. Free slots are linked through their reference count
+ * (-2 - next), so the store costs no extra word per slot. Capacity grows on demand (by
+ * half) up to the worst case: every leaf of every tree distinct, plus the point being
+ * inserted.
  */
 export class PointStore {
   coords: Float32Array;
   refCount: Int32Array;
-  private free: Int32Array; // stack of free slots
-  private freeTop = 0;
+  private freeHead = -1;
   private capacity = 0;
+  private inUse = 0;
 
   constructor(readonly dimensions: number, initialCapacity: number, readonly maxCapacity: number) {
     const cap = Math.max(1, Math.min(initialCapacity, maxCapacity));
     this.coords = new Float32Array(cap * dimensions);
     this.refCount = new Int32Array(cap);
-    this.free = new Int32Array(cap);
-    this.pushFree(0, cap);
+    this.linkFree(0, cap);
   }
 
-  private pushFree(from: number, to: number): void {
-    // Highest index at the bottom, so slots are handed out in ascending order.
-    for (let i = to - 1; i >= from; i--) this.free[this.freeTop++] = i;
+  /** Puts slots [from, to) on the free list, lowest first out. */
+  private linkFree(from: number, to: number): void {
+    for (let i = to - 1; i >= from; i--) {
+      this.refCount[i] = -2 - this.freeHead;
+      this.freeHead = i;
+    }
     this.capacity = to;
   }
 
   private grow(): void {
-    const cap = Math.min(this.capacity * 2, this.maxCapacity);
+    const cap = Math.min(this.capacity + Math.max(16, this.capacity >> 1), this.maxCapacity);
     if (cap <= this.capacity) throw new Error('PointStore: capacity exhausted (internal invariant broken)');
     const coords = new Float32Array(cap * this.dimensions);
     coords.set(this.coords);
@@ -34,18 +38,18 @@ export class PointStore {
     refCount.set(this.refCount);
     this.coords = coords;
     this.refCount = refCount;
-    this.free = new Int32Array(cap);
-    this.freeTop = 0;
-    this.pushFree(this.capacity, cap);
+    this.linkFree(this.capacity, cap);
   }
 
   /** Copies D values from `src` at `offset` into a new slot with no references yet. */
   add(src: Float32Array, offset: number): number {
-    if (this.freeTop === 0) this.grow();
-    const slot = this.free[--this.freeTop]!;
+    if (this.freeHead < 0) this.grow();
+    const slot = this.freeHead;
+    this.freeHead = -2 - this.refCount[slot]!;
     const d = this.dimensions;
     this.coords.set(src.subarray(offset, offset + d), slot * d);
     this.refCount[slot] = 0;
+    this.inUse++;
     return slot;
   }
 
@@ -53,18 +57,24 @@ export class PointStore {
     this.refCount[slot]!++;
   }
 
+  private free(slot: number): void {
+    this.refCount[slot] = -2 - this.freeHead;
+    this.freeHead = slot;
+    this.inUse--;
+  }
+
   /** Drops one reference; frees the slot when none remain. */
   release(slot: number): void {
-    if (--this.refCount[slot]! === 0) this.free[this.freeTop++] = slot;
+    if (--this.refCount[slot]! === 0) this.free(slot);
   }
 
   /** Frees a slot that never gained a reference (a candidate no tree kept). */
   discardIfUnused(slot: number): void {
-    if (this.refCount[slot] === 0) this.free[this.freeTop++] = slot;
+    if (this.refCount[slot] === 0) this.free(slot);
   }
 
   get slotsInUse(): number {
-    return this.capacity - this.freeTop;
+    return this.inUse;
   }
 
   get slotCapacity(): number {

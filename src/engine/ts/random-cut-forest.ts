@@ -131,7 +131,7 @@ export class RandomCutForest {
 
   /** Bytes held in typed arrays by trees, samplers and the point store. */
   memoryBytes(): number {
-    let bytes = this.store.coords.byteLength + this.store.refCount.byteLength * 2;
+    let bytes = this.store.coords.byteLength + this.store.refCount.byteLength;
     for (const t of this.trees) {
       bytes += t.node.byteLength + t.box.byteLength + t.leafPoint.byteLength + t.leafMass.byteLength;
     }
