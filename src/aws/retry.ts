@@ -1,0 +1,132 @@
+/**
+ * Retry helpers shared by the Kinesis source/sink and the SNS notifier.
+ *
+ * The AWS clients built for these classes run with `maxAttempts: 1` (see
+ * clients.ts) so that retries happen here, once, with backoff that is counted
+ * in stats and interruptible by `stop()`; SDK retries would stack on top and
+ * be invisible.
+ */
+
+/** Optional structured logger; every method may be absent. Never pass secrets in fields. */
+export interface Logger {
+  debug?(msg: string, fields?: Record<string, unknown>): void;
+  info?(msg: string, fields?: Record<string, unknown>): void;
+  warn?(msg: string, fields?: Record<string, unknown>): void;
+  error?(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface BackoffOptions {
+  /** First retry waits up to this long. */
+  baseDelayMs: number;
+  /** Upper bound of any single wait. */
+  maxDelayMs: number;
+}
+
+/**
+ * "Full jitter" exponential backoff: uniform in [0, min(max, base * 2^attempt)].
+ * Jitter spreads retries of many shards/processes so they do not throttle in lockstep.
+ * `attempt` is 0 for the first retry.
+ */
+export function backoffDelay(attempt: number, opts: BackoffOptions, random: () => number = Math.random): number {
+  const cap = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** Math.min(attempt, 30));
+  // Never 0: a zero wait would hammer a throttled endpoint with jitter's unlucky draws.
+  return Math.max(1, Math.floor(random() * cap));
+}
+
+/** Resolves after `ms`, or early (without throwing) when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export type ErrorClass = 'throttle' | 'retryable' | 'expired-iterator' | 'fatal';
+
+const THROTTLE_NAMES = new Set([
+  'ProvisionedThroughputExceededException',
+  'LimitExceededException',
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'KMSThrottlingException',
+]);
+
+const RETRYABLE_NAMES = new Set([
+  'InternalFailure',
+  'InternalFailureException',
+  'InternalError',
+  'InternalErrorException',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'KMSInternalException',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+]);
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_HTTP2_STREAM_ERROR',
+  'ERR_HTTP2_GOAWAY_SESSION',
+  'ERR_HTTP2_SESSION_ERROR',
+]);
+
+interface SdkLikeError {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+}
+
+/** The AWS error name (`__type`/code), or the JS error name. */
+export function errorName(err: unknown): string {
+  const e = err as SdkLikeError | undefined;
+  return e?.name ?? e?.code ?? 'Error';
+}
+
+/** Decides what a failed AWS call means for a retry loop. */
+export function classifyError(err: unknown): ErrorClass {
+  const e = (err ?? {}) as SdkLikeError;
+  const name = e.name ?? '';
+  if (name === 'ExpiredIteratorException') return 'expired-iterator';
+  if (THROTTLE_NAMES.has(name)) return 'throttle';
+  const status = e.$metadata?.httpStatusCode;
+  if (status === 429) return 'throttle';
+  if (RETRYABLE_NAMES.has(name)) return 'retryable';
+  if (status !== undefined && status >= 500) return 'retryable';
+  if (e.code !== undefined && NETWORK_CODES.has(e.code)) return 'retryable';
+  if (NETWORK_CODES.has(name)) return 'retryable';
+  // No HTTP status at all means the request never got an answer (socket error, timeout).
+  if (status === undefined && e.$metadata !== undefined) return 'retryable';
+  if (e.$metadata === undefined && err instanceof Error && !('$fault' in err) && isNetworkishMessage(err.message)) {
+    return 'retryable';
+  }
+  return 'fatal';
+}
+
+function isNetworkishMessage(msg: string): boolean {
+  return /socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|network|timed? ?out/i.test(msg);
+}
+
+/** Message of an unknown thrown value, for error texts. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return `${errorName(err)}: ${err.message}`;
+  return String(err);
+}

@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateTopicCommand, SubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { createSnsClient } from '../../src/aws/clients.js';
+import { SnsNotifier } from '../../src/aws/sns-notifier.js';
+import { freePort, localAwsConfig, motoServerUnavailableReason, startMotoServer, waitFor, type LocalServer } from '../support/local-aws.js';
+
+const skipReason = motoServerUnavailableReason();
+if (skipReason) console.warn(`[skip] SNS integration tests: ${skipReason}`);
+
+let moto: LocalServer | undefined;
+let sns: SNSClient;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  if (skipReason) return;
+  moto = await startMotoServer();
+  sns = createSnsClient(localAwsConfig({ sns: moto.endpoint }));
+  sqs = new SQSClient({
+    region: 'us-east-1',
+    endpoint: moto.endpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    requestHandler: new NodeHttpHandler(),
+  });
+});
+
+afterAll(async () => {
+  sns?.destroy();
+  sqs?.destroy();
+  await moto?.stop();
+});
+
+interface Delivered {
+  Message: string;
+  Subject?: string;
+  MessageAttributes?: Record<string, { Type: string; Value: string }>;
+}
+
+/** A topic with an SQS queue subscribed (SNS JSON envelope delivery). */
+async function topicWithQueue(name: string): Promise<{ topicArn: string; queueUrl: string }> {
+  const topicArn = (await sns.send(new CreateTopicCommand({ Name: name }))).TopicArn!;
+  const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-q` }))).QueueUrl!;
+  const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!['QueueArn']!;
+  await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: queueArn }));
+  return { topicArn, queueUrl };
+}
+
+async function receiveAll(queueUrl: string, expected: number, timeoutMs = 10_000): Promise<Delivered[]> {
+  const out: Delivered[] = [];
+  await waitFor(
+    async () => {
+      const res = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      for (const m of res.Messages ?? []) out.push(JSON.parse(m.Body!) as Delivered);
+      if (res.Messages?.length) {
+        await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: res.Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+      }
+      return out.length >= expected;
+    },
+    timeoutMs,
+    `${expected} SQS messages`,
+  );
+  return out;
+}
+
+describe.skipIf(skipReason !== undefined)('SnsNotifier (moto_server)', () => {
+  it('publishes the message with subject and typed message attributes', async () => {
+    const { topicArn, queueUrl } = await topicWithQueue('anomalies');
+    const notifier = new SnsNotifier({ client: sns, topicArn });
+    const message = 'Anomaly detected: Time=2024-01-01T00:00:00Z, Value=42.500000, Score=3.250000';
+    expect(notifier.notify({ message, subject: 'Anomaly\nin stream', attributes: { Score: 3.25, Value: 42.5, Time: '2024-01-01T00:00:00Z', Stream: 'in' } })).toBe('queued');
+    expect(await notifier.flush(5_000)).toBe(true);
+    const [got] = await receiveAll(queueUrl, 1);
+    expect(got!.Message).toBe(message);
+    expect(got!.Subject).toBe('Anomaly in stream');
+    expect(got!.MessageAttributes).toEqual({
+      Score: { Type: 'Number', Value: '3.25' },
+      Value: { Type: 'Number', Value: '42.5' },
+      Time: { Type: 'String', Value: '2024-01-01T00:00:00Z' },
+      Stream: { Type: 'String', Value: 'in' },
+    });
+    await notifier.close();
+    expect(notifier.stats()).toMatchObject({ published: 1, suppressed: 0, dropped: 0, failed: 0, queued: 0 });
+  });
+
+  it('rate-limits and sends one summary per window for the suppressed notifications', async () => {
+    const { topicArn, queueUrl } = await topicWithQueue('ratelimited');
+    const notifier = new SnsNotifier({ client: sns, topicArn, ratePerWindow: 3, windowMs: 1_500 });
+    const outcomes = Array.from({ length: 10 }, (_, i) =>
+      notifier.notify({ message: `Anomaly detected: Time=t${i}, Value=1.000000, Score=${i}.000000`, attributes: { Score: i } }),
+    );
+    expect(outcomes.filter((o) => o === 'queued')).toHaveLength(3);
+    expect(outcomes.filter((o) => o === 'suppressed')).toHaveLength(7);
+    const msgs = await receiveAll(queueUrl, 4, 10_000);
+    const summary = msgs.find((m) => m.MessageAttributes?.['Type']?.Value === 'suppression-summary')!;
+    expect(summary.Message).toBe('7 further anomalies suppressed in the last 1.5 s; highest score 9.000000');
+    expect(summary.MessageAttributes!['SuppressedCount']).toEqual({ Type: 'Number', Value: '7' });
+    expect(msgs.filter((m) => m.Message.startsWith('Anomaly detected')).map((m) => m.Message)).toHaveLength(3);
+    await notifier.close();
+    expect(notifier.stats()).toMatchObject({ published: 4, suppressed: 7, summariesQueued: 1, dropped: 0 });
+  });
+
+  it('summary wording for the default one-minute window, sent on close', async () => {
+    const { topicArn, queueUrl } = await topicWithQueue('closing');
+    const notifier = new SnsNotifier({ client: sns, topicArn, ratePerWindow: 1 });
+    notifier.notify({ message: 'first', score: 1 });
+    notifier.notify({ message: 'second', score: 5.5 });
+    notifier.notify({ message: 'third', score: 2 });
+    await notifier.close(5_000);
+    const msgs = await receiveAll(queueUrl, 2);
+    expect(msgs.map((m) => m.Message).sort()).toEqual(['2 further anomalies suppressed in the last minute; highest score 5.500000', 'first']);
+  });
+});
+
+describe('SnsNotifier during an SNS outage', () => {
+  it('never stalls the caller: notify returns at once, overflow is dropped and counted', async () => {
+    const closedPort = await freePort(); // nothing listens here
+    const client = createSnsClient(localAwsConfig({ sns: `http://127.0.0.1:${closedPort}` }));
+    const notifier = new SnsNotifier({
+      client,
+      topicArn: 'arn:aws:sns:us-east-1:123456789012:down',
+      ratePerWindow: 1_000_000,
+      maxQueue: 100,
+      maxAttempts: 3,
+      backoff: { baseDelayMs: 20, maxDelayMs: 50 },
+    });
+    const t0 = performance.now();
+    for (let i = 0; i < 5_000; i++) notifier.notify({ message: `anomaly ${i}`, attributes: { Score: i } });
+    const elapsed = performance.now() - t0;
+    expect(elapsed).toBeLessThan(1_000);
+    const st = notifier.stats();
+    expect(st.queued).toBeLessThanOrEqual(101);
+    expect(st.dropped).toBeGreaterThanOrEqual(5_000 - 101);
+    // The publisher keeps failing in the background, counted as failures after its retries.
+    await waitFor(() => notifier.stats().failed >= 2, 5_000, 'failed publishes');
+    expect(notifier.stats().retries).toBeGreaterThanOrEqual(4);
+    const c0 = performance.now();
+    await notifier.close(200);
+    expect(performance.now() - c0).toBeLessThan(2_000);
+    const end = notifier.stats();
+    expect(end.queued).toBe(0);
+    expect(end.published).toBe(0);
+    expect(end.failed + end.dropped).toBe(5_000);
+    expect(notifier.notify({ message: 'after close' })).toBe('dropped');
+    client.destroy();
+  });
+});

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileCheckpointStore } from '../../src/checkpoint/file-store.js';
+import { CheckpointCorruptError, decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../../src/checkpoint/checkpoint-store.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rcf-ckpt-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const allBytes = Uint8Array.from({ length: 1024 }, (_, i) => i % 256);
+
+function checkpoint(n: number, models?: Uint8Array): Checkpoint {
+  const cp: Checkpoint = {
+    shards: {
+      'shardId-000000000000': { sequenceNumber: `4959${n}000000000000000000000000000000000000000000000000` },
+      'shardId-000000000001': { sequenceNumber: 'AT_TIMESTAMP', timestamp: '2024-05-01T10:00:00.000Z' },
+      'shardId-000000000002': { sequenceNumber: '49590000000000000000000000000000000000000000000000000001', subSequence: 3 },
+      'shardId-000000000003': { sequenceNumber: 'SHARD_END', ended: true },
+    },
+    updatedAt: new Date(1_700_000_000_000 + n).toISOString(),
+  };
+  if (models) cp.models = models;
+  return cp;
+}
+
+describe('FileCheckpointStore', () => {
+  it('returns undefined when nothing was saved, then round-trips positions and binary models', async () => {
+    const store = new FileCheckpointStore(join(dir, 'a.ckpt'));
+    expect(await store.load()).toBeUndefined();
+    await store.save(checkpoint(1, allBytes));
+    const back = await store.load();
+    expect(back).toEqual(checkpoint(1, allBytes));
+    expect(back!.models).toBeInstanceOf(Uint8Array);
+    await store.save(checkpoint(2));
+    expect(await store.load()).toEqual(checkpoint(2));
+    await store.save(checkpoint(3, new Uint8Array(0)));
+    expect((await store.load())!.models).toEqual(new Uint8Array(0));
+    // No temp files left behind by successful saves.
+    expect((await readdir(dir)).filter((f) => f.startsWith('a.ckpt.tmp'))).toEqual([]);
+  });
+
+  it('a crash mid-write (temp file written, never renamed) leaves the old checkpoint', async () => {
+    const store = new FileCheckpointStore(join(dir, 'b.ckpt'));
+    await store.save(checkpoint(1, allBytes));
+    // What save() would have written for the next checkpoint, cut off half-way, and no rename.
+    const next = encodeCheckpoint(checkpoint(2, allBytes));
+    await writeFile(store.tempPath(), next.subarray(0, next.length >> 1));
+    expect(await store.load()).toEqual(checkpoint(1, allBytes));
+    expect(await store.removeStaleTempFiles()).toBe(1);
+    expect(await store.load()).toEqual(checkpoint(1, allBytes));
+    await store.save(checkpoint(2, allBytes));
+    expect(await store.load()).toEqual(checkpoint(2, allBytes));
+  });
+
+  it('reports corrupt content clearly instead of starting from scratch', async () => {
+    const path = join(dir, 'c.ckpt');
+    const store = new FileCheckpointStore(path);
+    await store.save(checkpoint(1, allBytes));
+    const good = await readFile(path);
+
+    const flipped = Buffer.from(good);
+    flipped[40]! ^= 0xff;
+    await writeFile(path, flipped);
+    await expect(store.load()).rejects.toThrow(CheckpointCorruptError);
+    await expect(store.load()).rejects.toThrow(/c\.ckpt is corrupt: checksum mismatch/);
+
+    await writeFile(path, good.subarray(0, good.length - 5));
+    await expect(store.load()).rejects.toThrow(/corrupt/);
+
+    await writeFile(path, JSON.stringify({ shards: {}, updatedAt: new Date().toISOString(), note: 'plain JSON, not an envelope' }));
+    await expect(store.load()).rejects.toThrow(/bad magic/);
+
+    await writeFile(path, '');
+    await expect(store.load()).rejects.toThrow(/only 0 bytes/);
+  });
+
+  it('the envelope validates positions even with a valid digest', () => {
+    const bad = { shards: { s: { sequenceNumber: 'AT_TIMESTAMP' } }, updatedAt: new Date().toISOString() } as Checkpoint;
+    expect(() => decodeCheckpoint(encodeCheckpoint(bad), 'mem')).toThrow(/AT_TIMESTAMP without a timestamp/);
+    const noDate = { shards: {}, updatedAt: 'yesterday' } as Checkpoint;
+    expect(() => decodeCheckpoint(encodeCheckpoint(noDate), 'mem')).toThrow(/updatedAt/);
+  });
+});
