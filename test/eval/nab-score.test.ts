@@ -234,18 +234,19 @@ describe('optimiseThreshold', () => {
     }
   });
 
-  it('sweeps ~110,000 rows for three profiles quickly', () => {
+  // Speed lives in the benchmark; here the one-sort sweep must agree with per-profile optimisation.
+  it('evaluates ~110,000 rows for three profiles consistently with optimiseThreshold', () => {
     let seed = 7;
     const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const corpus = Array.from({ length: 11 }, (_, f) => {
       const s = series(`c/f${f}.csv`, [[3000, 3400], [7000, 7400]], {}, 10_000);
       return { ...s, scores: Float64Array.from({ length: 10_000 }, () => rand()) };
     });
-    const started = performance.now();
-    const results = evaluateCorpus(corpus);
-    const elapsed = performance.now() - started;
+    const results = evaluateCorpus(corpus) as unknown as Record<string, { threshold: number }>;
     expect(Object.keys(results)).toHaveLength(3);
-    expect(elapsed).toBeLessThan(2000);
+    for (const profile of NAB_PROFILES) {
+      expect(results[profile.name]!.threshold).toBe(optimiseThreshold(corpus, profile).threshold);
+    }
   });
 });
 
