@@ -422,15 +422,6 @@ export class RandomCutTree {
     }
   }
 
-  /** Σ_d f64(max_d ⊖ min_d) of an internal node's box, in dimension order. */
-  @inline private rangeSum(node: i32): f64 {
-    const D = this.dimensions;
-    const base = 2 * node * D;
-    let sum: f64 = 0;
-    for (let d = 0; d < D; d++) sum += <f64>(unchecked(this.box[base + D + d]) - unchecked(this.box[base + d]));
-    return sum;
-  }
-
   /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
   score(q: StaticArray<f32>, mass: i32, ln: StaticArray<f64>): f64 {
     return this.scoreAlong(this.path, this.lookup(q, 0), q, mass, ln);
@@ -466,19 +457,23 @@ export class RandomCutTree {
       for (let j = h - 1; j >= 0; j--) {
         const node = unchecked(path[j]);
         const base = 2 * node * D;
+        // Three sums in one pass; each still adds in dimension order.
         let below: f64 = 0;
-        for (let d = 0; d < D; d++) {
-          const g = unchecked(box[base + d]) - unchecked(q[d]);
-          below += <f64>(g > 0 ? g : <f32>0);
-        }
         let above: f64 = 0;
+        let range: f64 = 0;
         for (let d = 0; d < D; d++) {
-          const g = unchecked(q[d]) - unchecked(box[base + D + d]);
-          above += <f64>(g > 0 ? g : <f32>0);
+          const lo = unchecked(box[base + d]);
+          const hi = unchecked(box[base + D + d]);
+          const x = unchecked(q[d]);
+          const gb = lo - x;
+          const ga = x - hi;
+          below += <f64>(gb > 0 ? gb : <f32>0);
+          above += <f64>(ga > 0 ? ga : <f32>0);
+          range += <f64>(hi - lo);
         }
         const out = above + below;
         if (out == 0) break;
-        const pr = out / (this.rangeSum(node) + out);
+        const pr = out / (range + out);
         s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
       }
     }

@@ -374,15 +374,6 @@ export class RandomCutTree {
     }
   }
 
-  /** Σ_d f64(max_d ⊖ min_d) of an internal node's box, in dimension order. */
-  private rangeSum(node: number): number {
-    const D = this.dimensions;
-    const base = 2 * node * D;
-    let sum = 0;
-    for (let d = 0; d < D; d++) sum += Math.fround(this.box[base + D + d]! - this.box[base + d]!);
-    return sum;
-  }
-
   /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
   score(q: Float32Array, qo: number, mass: number, ln: Float64Array): number {
     return this.scoreAlong(this.path, this.lookup(q, qo), q, qo, mass, ln);
@@ -401,19 +392,23 @@ export class RandomCutTree {
       const box = this.box;
       for (let j = h - 1; j >= 0; j--) {
         const base = 2 * path[j]! * D;
+        // Three sums in one pass; each still adds in dimension order.
         let below = 0;
-        for (let d = 0; d < D; d++) {
-          const g = Math.fround(box[base + d]! - q[qo + d]!);
-          below += g > 0 ? g : 0;
-        }
         let above = 0;
+        let range = 0;
         for (let d = 0; d < D; d++) {
-          const g = Math.fround(q[qo + d]! - box[base + D + d]!);
-          above += g > 0 ? g : 0;
+          const lo = box[base + d]!;
+          const hi = box[base + D + d]!;
+          const x = q[qo + d]!;
+          const gb = Math.fround(lo - x);
+          const ga = Math.fround(x - hi);
+          below += gb > 0 ? gb : 0;
+          above += ga > 0 ? ga : 0;
+          range += Math.fround(hi - lo);
         }
         const out = above + below;
         if (out === 0) break;
-        const pr = out / (this.rangeSum(path[j]!) + out);
+        const pr = out / (range + out);
         s = pr * (1.0 / (j + 1)) + (1.0 - pr) * s;
       }
     }
