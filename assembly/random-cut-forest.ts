@@ -1,7 +1,7 @@
 import { JavaRandom } from './java-random';
 import { lnTable } from './ln';
 import { PointStore } from './point-store';
-import { lookupPair, pairDepth, RandomCutTree } from './random-cut-tree';
+import { lookupQuad, quadDepthB, quadDepthC, quadDepthD, RandomCutTree } from './random-cut-tree';
 import { Sampler } from './sampler';
 
 // The Random Cut Forest of rcf-algorithm.md §4–7, the twin of src/engine/ts. Inputs are
@@ -23,9 +23,11 @@ export class RandomCutForest {
   private readonly up: StaticArray<f64>;
   private readonly dn: StaticArray<f64>;
   private readonly shadow: StaticArray<f32>;
-  /** Root-to-leaf paths: A is also the trees' own scratch path; B serves the second tree of a pair. */
+  /** Root-to-leaf paths for four interleaved lookups; A is also the trees' own scratch path. */
   private readonly pathA: StaticArray<i32>;
   private readonly pathB: StaticArray<i32>;
+  private readonly pathC: StaticArray<i32>;
+  private readonly pathD: StaticArray<i32>;
 
   constructor(
     readonly numberOfTrees: i32,
@@ -55,6 +57,8 @@ export class RandomCutForest {
     const path = new StaticArray<i32>(S + 1);
     this.pathA = path;
     this.pathB = new StaticArray<i32>(S + 1);
+    this.pathC = new StaticArray<i32>(S + 1);
+    this.pathD = new StaticArray<i32>(S + 1);
     const forestRng = new JavaRandom();
     forestRng.setSeed(seed);
     const trees = new StaticArray<RandomCutTree>(T);
@@ -100,19 +104,24 @@ export class RandomCutForest {
     const ln = this.ln;
     const pathA = this.pathA;
     const pathB = this.pathB;
-    // Trees in pairs, their lookups interleaved; the sum stays in tree order.
+    // Trees in fours, their lookups interleaved; the sum stays in tree order.
+    const pathC = this.pathC;
+    const pathD = this.pathD;
     let acc: f64 = 0;
     let t = 0;
-    for (; t + 1 < T; t += 2) {
+    for (; t + 3 < T; t += 4) {
       const a = unchecked(trees[t]);
       const b = unchecked(trees[t + 1]);
-      const ha = lookupPair(a, b, c, pathA, pathB);
-      const hb = pairDepth;
+      const cc = unchecked(trees[t + 2]);
+      const d = unchecked(trees[t + 3]);
+      const ha = lookupQuad(a, b, cc, d, c, pathA, pathB, pathC, pathD);
       const sa = a.scoreAlong(pathA, ha, c, unchecked(samplers[t]).size, ln);
       acc = t == 0 ? sa : acc + sa;
-      acc += b.scoreAlong(pathB, hb, c, unchecked(samplers[t + 1]).size, ln);
+      acc += b.scoreAlong(pathB, quadDepthB, c, unchecked(samplers[t + 1]).size, ln);
+      acc += cc.scoreAlong(pathC, quadDepthC, c, unchecked(samplers[t + 2]).size, ln);
+      acc += d.scoreAlong(pathD, quadDepthD, c, unchecked(samplers[t + 3]).size, ln);
     }
-    if (t < T) {
+    for (; t < T; t++) {
       const s = unchecked(trees[t]).score(c, unchecked(samplers[t]).size, ln);
       acc = t == 0 ? s : acc + s;
     }

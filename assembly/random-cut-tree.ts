@@ -15,46 +15,68 @@ export const NONE: i32 = 0x7fffffff;
 const INVERSE_DEPTH = new StaticArray<f64>(4097);
 for (let j = 0; j < 4097; j++) unchecked(INVERSE_DEPTH[j] = 1.0 / <f64>(j + 1));
 
-/** Depth of the second tree's leaf after lookupPair. */
-export let pairDepth: i32 = 0;
+/** Leaf depths of the second to fourth trees after lookupQuad. */
+export let quadDepthB: i32 = 0;
+export let quadDepthC: i32 = 0;
+export let quadDepthD: i32 = 0;
 
 /**
- * Two independent lookups walked in lockstep. Each step of a lookup waits on the previous
- * load, so one walk leaves the CPU idle; two interleaved walks keep it busy.
- * Returns a's leaf depth; b's is left in pairDepth.
+ * Four independent lookups walked in lockstep. Each step of one lookup waits on the load
+ * of the step before, leaving the CPU idle; four interleaved walks keep it busy. Paths are
+ * recorded as by walk(); returns a's leaf depth, the others' are left in quadDepthB..D.
  */
-export function lookupPair(
-  a: RandomCutTree, b: RandomCutTree, q: StaticArray<f32>, pathA: StaticArray<i32>, pathB: StaticArray<i32>,
+export function lookupQuad(
+  a: RandomCutTree, b: RandomCutTree, c: RandomCutTree, d: RandomCutTree, q: StaticArray<f32>,
+  pa: StaticArray<i32>, pb: StaticArray<i32>, pc: StaticArray<i32>, pd: StaticArray<i32>,
 ): i32 {
   const na = a.node;
   const nb = b.node;
+  const nc = c.node;
+  const nd = d.node;
   let x = a.root;
   let y = b.root;
-  let da = 0;
-  let db = 0;
+  let z = c.root;
+  let w = d.root;
+  let depth = 0;
   if (a.dimensions == 1) {
+    // One coordinate: no cutDim loads in the dependent chain.
     const v = unchecked(q[0]);
-    while (x >= 0 && y >= 0) {
-      unchecked(pathA[da++] = x);
-      unchecked(pathB[db++] = y);
+    while (x >= 0 && y >= 0 && z >= 0 && w >= 0) {
+      unchecked(pa[depth] = x);
+      unchecked(pb[depth] = y);
+      unchecked(pc[depth] = z);
+      unchecked(pd[depth] = w);
+      depth++;
       const ax = x << 2;
       const ay = y << 2;
+      const az = z << 2;
+      const aw = w << 2;
       x = unchecked(na[ax + 2 + <i32>(v > reinterpret<f32>(unchecked(na[ax + 1])))]);
       y = unchecked(nb[ay + 2 + <i32>(v > reinterpret<f32>(unchecked(nb[ay + 1])))]);
-    }
-  } else {
-    while (x >= 0 && y >= 0) {
-      unchecked(pathA[da++] = x);
-      unchecked(pathB[db++] = y);
-      const ax = x << 2;
-      const ay = y << 2;
-      x = unchecked(na[ax + 2 + <i32>(unchecked(q[na[ax]]) > reinterpret<f32>(unchecked(na[ax + 1])))]);
-      y = unchecked(nb[ay + 2 + <i32>(unchecked(q[nb[ay]]) > reinterpret<f32>(unchecked(nb[ay + 1])))]);
+      z = unchecked(nc[az + 2 + <i32>(v > reinterpret<f32>(unchecked(nc[az + 1])))]);
+      w = unchecked(nd[aw + 2 + <i32>(v > reinterpret<f32>(unchecked(nd[aw + 1])))]);
     }
   }
-  // Finish the longer walk (and record both leaves).
-  pairDepth = b.walk(pathB, y, db, q, 0);
-  return a.walk(pathA, x, da, q, 0);
+  while (x >= 0 && y >= 0 && z >= 0 && w >= 0) {
+    unchecked(pa[depth] = x);
+    unchecked(pb[depth] = y);
+    unchecked(pc[depth] = z);
+    unchecked(pd[depth] = w);
+    depth++;
+    const ax = x << 2;
+    const ay = y << 2;
+    const az = z << 2;
+    const aw = w << 2;
+    x = unchecked(na[ax + 2 + <i32>(unchecked(q[na[ax]]) > reinterpret<f32>(unchecked(na[ax + 1])))]);
+    y = unchecked(nb[ay + 2 + <i32>(unchecked(q[nb[ay]]) > reinterpret<f32>(unchecked(nb[ay + 1])))]);
+    z = unchecked(nc[az + 2 + <i32>(unchecked(q[nc[az]]) > reinterpret<f32>(unchecked(nc[az + 1])))]);
+    w = unchecked(nd[aw + 2 + <i32>(unchecked(q[nd[aw]]) > reinterpret<f32>(unchecked(nd[aw + 1])))]);
+  }
+  // Finish the longer walks (and record every leaf).
+  quadDepthB = b.walk(pb, y, depth, q, 0);
+  quadDepthC = c.walk(pc, z, depth, q, 0);
+  quadDepthD = d.walk(pd, w, depth, q, 0);
+  return a.walk(pa, x, depth, q, 0);
 }
 
 // A random cut tree (rcf-algorithm.md §6): struct-of-arrays internal nodes with cached
