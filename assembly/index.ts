@@ -2,6 +2,7 @@
 // memory; points and results move through one I/O buffer of f64 owned by the kernel, so a
 // batch of N records costs O(1) boundary crossings. The host validates every input first.
 
+import { collectIfWorthwhile, noteGarbage } from './garbage';
 import { checkInvariants as checkForest } from './invariants';
 import { exportState, importState, stateLength } from './model-state';
 import { RandomCutForest } from './random-cut-forest';
@@ -13,8 +14,9 @@ let io = new StaticArray<f64>(1024);
 /** Ensures the I/O buffer holds at least `length` f64 and returns its address. May grow memory. */
 export function ioBuffer(length: i32): usize {
   if (io.length < length) {
+    noteGarbage(<usize>io.length << 3);
     io = new StaticArray<f64>(max(length, io.length * 2));
-    __collect();
+    collectIfWorthwhile();
   }
   return changetype<usize>(io);
 }
@@ -35,9 +37,10 @@ export function createForest(
 }
 
 export function disposeForest(handle: i32): void {
+  noteGarbage(<usize>forestOf(handle).memoryBytes());
   forests[handle] = null;
   freeHandles.push(handle);
-  __collect();
+  collectIfWorthwhile();
 }
 
 @inline function forestOf(handle: i32): RandomCutForest {
@@ -60,7 +63,7 @@ export function attribution(handle: i32): void {
 export function update(handle: i32): void {
   const f = forestOf(handle);
   f.update(changetype<usize>(io));
-  collectIfGrown(f);
+  collectIfWorthwhile();
 }
 
 /** n records in io[0..n·b); scores to io[n·b..n·b+n). May grow memory. */
@@ -68,16 +71,7 @@ export function process(handle: i32, n: i32): void {
   const f = forestOf(handle);
   const base = changetype<usize>(io);
   f.process(base, n, base + (<usize>(n * f.baseDimensions) << 3));
-  collectIfGrown(f);
-}
-
-function collectIfGrown(f: RandomCutForest): void {
-  // A grown point store leaves its old arrays behind; reclaim them now, at the top level,
-  // where no managed object is held only by a local.
-  if (f.store.grew) {
-    f.store.grew = false;
-    __collect();
-  }
+  collectIfWorthwhile();
 }
 
 export function updates(handle: i32): f64 {
@@ -95,14 +89,15 @@ export function memoryBytes(handle: i32): i32 {
 /** 0 when the forest's structure is sound, else a violation code (assembly/invariants.ts). Tests only. */
 export function checkInvariants(handle: i32): i32 {
   const code = checkForest(forestOf(handle));
-  __collect();
+  __collect(); // tests only: keep their scratch from piling up
   return code;
 }
 
 /** Exports the forest's model state as i32 words; returns their address (count: stateLength()). May grow memory. */
 export function exportModelState(handle: i32): usize {
   const address = exportState(forestOf(handle));
-  __collect(); // the word buffer is a global, so it survives; the scratch does not
+  noteGarbage(<usize>stateLength() << 2); // about the size of the scratch left behind
+  collectIfWorthwhile(); // the word buffer is a global, so it survives
   return address;
 }
 
@@ -111,5 +106,6 @@ export { stateLength };
 /** Imports `length` words of model state from the I/O buffer into a fresh forest. May grow memory. */
 export function importModelState(handle: i32, length: i32): void {
   importState(forestOf(handle), changetype<usize>(io), length);
-  __collect();
+  noteGarbage(<usize>length << 2);
+  collectIfWorthwhile();
 }

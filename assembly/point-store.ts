@@ -1,3 +1,5 @@
+import { noteGarbage } from './garbage';
+
 // The forest's shared store of distinct f32 points with reference counts (one per leaf
 // holding the point). Free slots are linked through their reference count (-2 - next), so
 // the store costs no extra word per slot. Grows by half up to the worst case, so small
@@ -9,8 +11,6 @@ export class PointStore {
   private freeHead: i32 = -1;
   capacity: i32 = 0;
   private inUse: i32 = 0;
-  /** Set when a growth left old arrays behind for the collector. */
-  grew: bool = false;
 
   constructor(readonly dimensions: i32, initialCapacity: i32, readonly maxCapacity: i32) {
     const cap = max(1, min(initialCapacity, maxCapacity));
@@ -38,8 +38,8 @@ export class PointStore {
     memory.copy(changetype<usize>(refCount), changetype<usize>(this.refCount), <usize>this.capacity << 2);
     this.coords = coords;
     this.refCount = refCount;
+    noteGarbage(<usize>this.capacity * <usize>(d + 1) << 2); // the old arrays
     this.linkFree(this.capacity, cap);
-    this.grew = true;
   }
 
   /** Copies D values from src into a new slot with no references yet. */
