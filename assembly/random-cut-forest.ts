@@ -2,7 +2,7 @@ import { JavaRandom } from './java-random';
 import { lnTable } from './ln';
 import { PointStore } from './point-store';
 import { lookupQuad, quadDepthB, quadDepthC, quadDepthD, RandomCutTree } from './random-cut-tree';
-import { Sampler } from './sampler';
+import { RejectionBound, Sampler } from './sampler';
 
 // The Random Cut Forest of rcf-algorithm.md §4–7, the twin of src/engine/ts. Inputs are
 // trusted: the TypeScript host validates them. Records arrive as f64 and become f32 here.
@@ -18,6 +18,7 @@ export class RandomCutForest {
   private readonly candidate: StaticArray<f32>;
   private readonly ln: StaticArray<f64>;
   private readonly rng: JavaRandom;
+  private readonly bound: RejectionBound = new RejectionBound();
   private readonly treeHigh: StaticArray<f64>;
   private readonly treeLow: StaticArray<f64>;
   private readonly up: StaticArray<f64>;
@@ -173,9 +174,11 @@ export class RandomCutForest {
     const lambda = this.timeDecay;
     const trees = this.trees;
     const samplers = this.samplers;
+    const bound = this.bound;
+    bound.prepare(seq, lambda);
     for (let t = 0; t < trees.length; t++) {
       const sampler = unchecked(samplers[t]);
-      if (!sampler.decide(seq, lambda)) continue;
+      if (!sampler.decide(seq, lambda, bound)) continue;
       const tree = unchecked(trees[t]);
       if (sampler.evictedRef >= 0) tree.delete(sampler.evictedRef);
       sampler.push(sampler.acceptedWeight, tree.insert(point));

@@ -3,6 +3,37 @@ import { lnCorrect } from './ln';
 
 const TWO_POW_MINUS_48: f64 = 1.0 / 281474976710656.0;
 
+/**
+ * A shared, conservative bound that lets full samplers reject without the second log.
+ * With W the root weight, reject ⇐ w > W ⇐ -ln u > exp(W - decay). The exponent splits
+ * into a per-sampler part exp(W + refSeq·λ), recomputed only when W or the epoch changes,
+ * and a per-update factor exp((seq - refSeq)·λ) computed once for all trees. The 1e-9
+ * margin dwarfs every rounding error of exp, log and the sums (all below 1e-13 relative
+ * while |decay| < 1e6; beyond that the bound is disabled).
+ */
+export class RejectionBound {
+  epoch: i32 = 0;
+  refSeq: i64 = 0;
+  growth: f64 = 0;
+  lambda: f64 = 0;
+
+  /** Sets the factor for update `seq`; starts a new epoch every 1024 updates. */
+  prepare(seq: i64, lambda: f64): void {
+    this.lambda = lambda;
+    if (seq - this.refSeq >= 1024 || seq < this.refSeq) {
+      this.refSeq = seq;
+      this.epoch++;
+    }
+    // Disabled (never rejects early) when |decay| is too large for the margin.
+    this.growth = Math.abs(<f64>seq * lambda) < 1e6 ? Math.exp(<f64>(seq - this.refSeq) * lambda) : Infinity;
+  }
+
+  /** The per-sampler part for root weight w, with the margin. */
+  base(w: f32): f64 {
+    return Math.exp(<f64>w + <f64>this.refSeq * this.lambda) * (1.0 + 1e-9);
+  }
+}
+
 // Time-decayed compact sampler of one tree (rcf-algorithm.md §5): a max-heap on f32
 // weights whose root is the next entry to evict. Entries point at the tree's leaves.
 export class Sampler {
@@ -14,6 +45,10 @@ export class Sampler {
   /** Set by decide(): the accepted point's weight and the evicted entry's ref (-1: none). */
   acceptedWeight: f32 = 0;
   evictedRef: i32 = -1;
+  // The rejection bound's per-sampler part, for the root weight it was computed for.
+  private boundWeight: f32 = NaN;
+  private boundEpoch: i32 = -1;
+  private boundBase: f64 = 0;
 
   constructor(readonly capacity: i32, private readonly rng: JavaRandom) {
     this.weight = new StaticArray<f32>(capacity);
@@ -29,11 +64,8 @@ export class Sampler {
   }
 
   /** F(((-seq)·λ) + ln(-ln u)) with Java's logs (§5.2, §2.3 rule 3). */
-  private weightOf(seq: i64, lambda: f64): f32 {
-    let u = this.draw();
-    while (u == 0) u = this.draw();
-    const decay = <f64>(-seq) * lambda;
-    const inner = Math.log(-Math.log(u));
+  private weightFor(u: f64, decay: f64, y: f64): f32 {
+    const inner = Math.log(y);
     const w = decay + inner;
     const tol = TWO_POW_MINUS_48 * (1.0 + Math.abs(decay) + Math.abs(inner));
     if (<f32>(w - tol) != <f32>(w + tol)) {
@@ -45,16 +77,31 @@ export class Sampler {
   /**
    * Accept or reject the point with sequence number seq. Accepting into a full sampler
    * removes the root from the heap and reports it in evictedRef.
+   *
+   * `rejectAbove` is the forest's bound exp(W - decay)·(1 + 1e-9) for a root weight W
+   * (see RejectionBound): when -ln u exceeds it, w is certainly above the root's weight,
+   * so the point is rejected without the second logarithm. Decisions are unchanged.
    */
-  decide(seq: i64, lambda: f64): bool {
-    const w = this.weightOf(seq, lambda);
+  decide(seq: i64, lambda: f64, bound: RejectionBound): bool {
+    let u = this.draw();
+    while (u == 0) u = this.draw();
+    const decay = <f64>(-seq) * lambda;
+    const y = -Math.log(u);
     this.evictedRef = -1;
     if (this.size < this.capacity) {
+      this.acceptedWeight = this.weightFor(u, decay, y);
       this.draw(); // the accept draw: always below the accept probability 1, still consumed
-      this.acceptedWeight = w;
       return true;
     }
-    if (!(w < unchecked(this.weight[0]))) return false;
+    const root = unchecked(this.weight[0]);
+    if (root != this.boundWeight || bound.epoch != this.boundEpoch) {
+      this.boundWeight = root;
+      this.boundEpoch = bound.epoch;
+      this.boundBase = bound.base(root);
+    }
+    if (y > this.boundBase * bound.growth) return false;
+    const w = this.weightFor(u, decay, y);
+    if (!(w < root)) return false;
     this.evictedRef = unchecked(this.ref[0]);
     const last = --this.size;
     unchecked(this.weight[0] = this.weight[last]);

@@ -57,7 +57,9 @@ export class Sampler {
   }
 
   /**
-   * Accept or reject the point with sequence number `seq`. On acceptance of a full
+   * Accept or reject the point with sequence number `seq`. (The WASM kernel adds a bound
+   * that rejects without the second logarithm when the outcome is certain; the decisions
+   * are the same.) On acceptance of a full
    * sampler the root is removed from the heap and reported in `evictedRef`.
    */
   decide(seq: number, lambda: number): boolean {
