@@ -89,7 +89,7 @@ export interface DetectorOptions {
   attribution?: boolean;
 }
 
-/** Runs one model over records start..end of the batch, one at a time. */
+/** Runs record i of the batch through one model: score, attribution (if wanted), grade, update. */
 function runEach(model: Model, batch: DetectionBatch, i: number, attribution: boolean, scratch: Float64Array): void {
   const { forest, grader } = model;
   const b = batch.dimensions;

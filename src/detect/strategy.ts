@@ -3,7 +3,8 @@
  * `--threshold auto [--parity aws]`) and making one grader per model.
  */
 import type { ForestConfig } from '../forest/options.js';
-import { FixedThresholdGrader, type Grader } from './grader.js';
+import { FixedThresholdGrader } from './grader.js';
+import { QualityGrader } from './quality-grader.js';
 import type { GraderFactory } from './detector.js';
 import { TrcfThresholder } from './thresholder.js';
 
@@ -15,11 +16,8 @@ export type ThresholdStrategy =
   /** The adaptive quality grader (src/detect/quality-grader.ts). */
   | { kind: 'quality' };
 
-/**
- * THE SWITCH for `--threshold auto` without `--parity`: 'quality' once
- * src/detect/quality-grader.ts (QualityGrader) has landed; TRCF parity until then.
- */
-export const AUTO_THRESHOLD: ThresholdStrategy['kind'] = 'trcf';
+/** What `--threshold auto` without `--parity` means: the quality grader (TRCF parity is 'trcf'). */
+export const AUTO_THRESHOLD: ThresholdStrategy['kind'] = 'quality';
 
 export const DEFAULT_THRESHOLD = 3.0;
 
@@ -50,7 +48,7 @@ export function isAdaptive(strategy: ThresholdStrategy): boolean {
   return strategy.kind !== 'fixed';
 }
 
-/** One grader per model. The quality grader is loaded on demand, since it lives in its own module. */
+/** One grader per model. */
 export async function graderFactory(strategy: ThresholdStrategy): Promise<GraderFactory> {
   switch (strategy.kind) {
     case 'fixed':
@@ -58,18 +56,7 @@ export async function graderFactory(strategy: ThresholdStrategy): Promise<Grader
     case 'trcf':
       return (config: Readonly<ForestConfig>) =>
         new TrcfThresholder({ dimensions: config.baseDimensions, shingleSize: config.shingleSize, timeDecay: config.timeDecay });
-    case 'quality': {
-      // A variable specifier: this module must compile before quality-grader.ts exists.
-      const specifier = './quality-grader.js';
-      let module: { QualityGrader?: new (options?: object) => Grader };
-      try {
-        module = (await import(specifier)) as typeof module;
-      } catch (error) {
-        throw new Error(`the quality grader is not available (${(error as Error).message}); use --threshold auto --parity aws`);
-      }
-      const QualityGrader = module.QualityGrader;
-      if (typeof QualityGrader !== 'function') throw new Error('quality-grader.js does not export QualityGrader');
+    case 'quality':
       return () => new QualityGrader();
-    }
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FixedThresholdGrader } from '../../src/detect/grader.js';
 import { AUTO_THRESHOLD, describeStrategy, graderFactory, parseThresholdStrategy } from '../../src/detect/strategy.js';
 import { TrcfThresholder } from '../../src/detect/thresholder.js';
+import { QualityGrader } from '../../src/detect/quality-grader.js';
 import { resolveOptions } from '../../src/forest/options.js';
 
 describe('FixedThresholdGrader', () => {
@@ -59,5 +60,7 @@ describe('threshold strategies', () => {
     const t = a as TrcfThresholder;
     expect([t.dimensions, t.shingleSize, t.timeDecay]).toEqual([2, 3, 1 / 640]);
     expect(describeStrategy({ kind: 'trcf' })).toMatch(/TRCF/);
+    expect((await graderFactory({ kind: 'quality' }))(config)).toBeInstanceOf(QualityGrader);
+    expect(AUTO_THRESHOLD).toBe('quality');
   });
 });

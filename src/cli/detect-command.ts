@@ -1,0 +1,717 @@
+/**
+ * `rcf-stream detect`: NDJSON or CSV records in, one NDJSON result per record out.
+ *
+ *   source (file | stdin) -> line reader -> record parser -> detector -> sinks
+ *                                 |              |                       (output, notifications,
+ *                                 +--- bad lines and records ---> stderr    progress, summary)
+ *                                                                 + dead-letter file
+ *
+ * Records are scored in batches of up to BATCH_RECORDS: a batch is flushed when full, and
+ * also as soon as the input pauses (a setImmediate callback only runs once the line reader
+ * waits for more bytes), so a slow live stream is not held back waiting for a full batch.
+ */
+import { open, stat, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { resolveOptions, LIMITS, type ForestOptions } from '../forest/options.js';
+import { DeadLetterWriter } from '../io/dead-letter.js';
+import { LineReader, DEFAULT_MAX_LINE_BYTES } from '../io/line-reader.js';
+import {
+  createRecordParser,
+  validateFieldMapping,
+  MAX_FIELDS,
+  type FieldMapping,
+  type InputFormat,
+  type RecordParser,
+} from '../io/record-parser.js';
+import { DetectionBatch, DEFAULT_MAX_KEYS } from '../detect/detector.js';
+import { InlineDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost } from '../detect/detector-host.js';
+import { explain } from '../detect/explanation.js';
+import {
+  describeStrategy,
+  isAdaptive,
+  parseThresholdStrategy,
+  type ThresholdStrategy,
+} from '../detect/strategy.js';
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_USAGE,
+  EXIT_INTERRUPTED,
+  UsageError,
+  choiceOption,
+  formatCount,
+  integerOption,
+  listOption,
+  numberOption,
+  parseCommandArgs,
+  processIo,
+  stringOption,
+  type CliIo,
+} from './args.js';
+import { OutputSink, formatNotification } from './output.js';
+import { ProgressBar } from './progress.js';
+
+/** Records scored per detector call: large enough to amortise calls, small enough for latency and memory. */
+const BATCH_RECORDS = 2048;
+/** Batches being scored while the next one fills. */
+const MAX_IN_FLIGHT = 2;
+/** Read size: fewer, larger chunks cost less per line. */
+const READ_CHUNK_BYTES = 256 * 1024;
+
+export const DETECT_HELP = `Usage: rcf-stream detect [options] [file]
+
+Scores each record of an NDJSON (default) or CSV file, or of stdin when no file
+(or "-") is given, and writes one NDJSON result per record.
+
+Input
+  --format ndjson|csv        input format (CSV needs a header row)     [ndjson]
+  --fields a,b,c             numeric fields forming the point (1-30)   [value]
+  --time-field NAME          field holding the record's time (for notifications)
+  --key-field NAME           one model per value of this field
+  --max-keys N               most models kept with --key-field (LRU)   [10000]
+  --dead-letter FILE         append rejected records, with the reason, to FILE
+
+Model
+  --trees N                  number of trees (1-1000)                  [50]
+  --sample-size N            points kept per tree (10-4096)            [256]
+  --shingle N                consecutive records per point (1-30)      [1]
+  --time-decay X             forgetting rate                            [1/(10*sample-size)]
+  --output-after N           records before scores start               [sample-size/4]
+  --seed N                   random seed (64-bit integer)              [0]
+  --engine wasm|ts           WebAssembly kernel or pure TypeScript     [wasm]
+
+Decision
+  --threshold X|auto         fixed score threshold, or adaptive        [3.0]
+  --parity aws               with auto: AWS ThresholdedRandomCutForest behaviour
+
+Output
+  --output FILE              write results to FILE instead of stdout
+  --explain                  add a per-field "explanation" (KDA RANDOM_CUT_FOREST_WITH_EXPLANATION shape)
+  --only-anomalies           write anomalous records only
+  --output-fields a,b,...    write only these fields (input fields, score, anomaly,
+                             grade, threshold, explanation)
+  --shape flink              the reference Flink sample's shape: --output-fields time,value,score
+  --notify stderr|stdout     print "Anomaly detected: Time=..., Value=..., Score=..." per anomaly
+  --quiet                    no progress bar
+  --stats-json FILE          write run statistics as JSON to FILE ("-": stderr)
+  --no-worker                score on the main thread (slower; same results)
+  -h, --help                 show this help
+
+Bad lines and records (malformed JSON, missing or non-numeric fields, NaN/Infinity,
+lines over 1 MiB, invalid UTF-8, CSV rows with the wrong column count) are reported
+on stderr with their line number, counted, and skipped. Exit status: 0 when the
+input was read to the end, 1 when it could not be read or written, 2 for bad options.
+`;
+
+const DETECT_OPTIONS = {
+  format: { type: 'string' },
+  fields: { type: 'string' },
+  'time-field': { type: 'string' },
+  'key-field': { type: 'string' },
+  'max-keys': { type: 'string' },
+  'dead-letter': { type: 'string' },
+  trees: { type: 'string' },
+  'sample-size': { type: 'string' },
+  shingle: { type: 'string' },
+  'time-decay': { type: 'string' },
+  'output-after': { type: 'string' },
+  seed: { type: 'string' },
+  engine: { type: 'string' },
+  threshold: { type: 'string' },
+  parity: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  explain: { type: 'boolean' },
+  'only-anomalies': { type: 'boolean' },
+  'output-fields': { type: 'string' },
+  shape: { type: 'string' },
+  notify: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  'stats-json': { type: 'string' },
+  'no-worker': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface DetectConfig {
+  /** A file path; undefined or '-' for stdin. */
+  input: string | undefined;
+  format: InputFormat;
+  mapping: FieldMapping;
+  forest: ForestOptions;
+  threshold: ThresholdStrategy;
+  maxKeys: number;
+  explain: boolean;
+  onlyAnomalies: boolean;
+  /** Only these output fields, in this order; undefined: input fields plus results. */
+  outputFields: string[] | undefined;
+  notify: 'stderr' | 'stdout' | undefined;
+  output: string | undefined;
+  deadLetter: string | undefined;
+  quiet: boolean;
+  statsJson: string | undefined;
+  maxLineBytes: number;
+  /** Score on a worker thread (when the compiled worker module exists), overlapping parsing and scoring. */
+  worker: boolean;
+}
+
+/** Reads detect's argv; throws UsageError. Returns undefined for --help. */
+export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
+  const { values, positionals } = parseCommandArgs(argv, DETECT_OPTIONS, 1);
+  if (values.help === true) return undefined;
+
+  const format = choiceOption(values, 'format', ['ndjson', 'csv'] as const) ?? 'ndjson';
+  const fields = listOption(values, 'fields') ?? ['value'];
+  if (fields.length > MAX_FIELDS) throw new UsageError(`--fields names ${fields.length} fields; at most ${MAX_FIELDS} are supported`);
+  const mapping: FieldMapping = { fields, timeField: stringOption(values, 'time-field'), keyField: stringOption(values, 'key-field') };
+  try {
+    validateFieldMapping(mapping);
+  } catch (error) {
+    throw new UsageError(`--${optionOf((error as Error).message)}`);
+  }
+
+  const forest: ForestOptions = {
+    dimensions: fields.length,
+    shingleSize: integerOption(values, 'shingle', LIMITS.shingleSize[0], LIMITS.shingleSize[1]) ?? 1,
+    numberOfTrees: integerOption(values, 'trees', LIMITS.numberOfTrees[0], LIMITS.numberOfTrees[1]) ?? 50,
+    sampleSize: integerOption(values, 'sample-size', LIMITS.sampleSize[0], LIMITS.sampleSize[1]) ?? 256,
+    timeDecay: numberOption(values, 'time-decay', 0),
+    outputAfter: integerOption(values, 'output-after', 1, Number.MAX_SAFE_INTEGER),
+    randomSeed: stringOption(values, 'seed') ?? '0',
+    engine: choiceOption(values, 'engine', ['wasm', 'ts'] as const) ?? 'wasm',
+  };
+  if (forest.timeDecay === undefined) delete forest.timeDecay;
+  if (forest.outputAfter === undefined) delete forest.outputAfter;
+  try {
+    resolveOptions(forest);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new UsageError(message.startsWith('randomSeed') ? `--seed${message.slice('randomSeed'.length)}` : message);
+  }
+
+  let threshold: ThresholdStrategy;
+  try {
+    threshold = parseThresholdStrategy(stringOption(values, 'threshold'), stringOption(values, 'parity'));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+
+  let outputFields = listOption(values, 'output-fields');
+  const shape = choiceOption(values, 'shape', ['full', 'flink'] as const);
+  if (shape !== undefined && outputFields !== undefined) throw new UsageError('--shape and --output-fields cannot be combined');
+  if (shape === 'flink') outputFields = ['time', 'value', 'score'];
+
+  const maxKeys = integerOption(values, 'max-keys', 1, 1_000_000) ?? DEFAULT_MAX_KEYS;
+  if (values['max-keys'] !== undefined && mapping.keyField === undefined) throw new UsageError('--max-keys needs --key-field');
+
+  return {
+    input: positionals[0],
+    format,
+    mapping,
+    forest,
+    threshold,
+    maxKeys,
+    explain: values.explain === true,
+    onlyAnomalies: values['only-anomalies'] === true,
+    outputFields,
+    notify: choiceOption(values, 'notify', ['stderr', 'stdout'] as const),
+    output: stringOption(values, 'output'),
+    deadLetter: stringOption(values, 'dead-letter'),
+    quiet: values.quiet === true,
+    statsJson: stringOption(values, 'stats-json'),
+    maxLineBytes: DEFAULT_MAX_LINE_BYTES,
+    worker: values['no-worker'] !== true,
+  };
+}
+
+/** 'fields: ...' / 'timeField: ...' from validateFieldMapping, in option spelling. */
+function optionOf(message: string): string {
+  return message.replace(/^timeField/, 'time-field').replace(/^keyField/, 'key-field');
+}
+
+export interface DetectStats {
+  /** Records scored. */
+  records: number;
+  anomalies: number;
+  /** Lines or records set aside, and why. */
+  badRecords: number;
+  badRecordsByKind: Record<string, number>;
+  /** Lines read, counting empty and bad ones. */
+  lines: number;
+  bytesRead: number;
+  seconds: number;
+  recordsPerSecond: number;
+  /** Models held at the end, and models dropped for --max-keys. */
+  models: number;
+  evictions: number;
+  /** The reader of the output went away before the end (e.g. `| head`). */
+  outputClosed: boolean;
+  /** Stopped by Ctrl-C (SIGINT) or SIGTERM before the end of the input. */
+  interrupted: boolean;
+  engine: string;
+  threshold: string;
+}
+
+/** Thrown for inputs or outputs that cannot be used; exit code 1. */
+class RunError extends Error {}
+
+function describeFsError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  const reasons: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EISDIR: 'is a directory',
+    ENOTDIR: 'not a directory',
+  };
+  return (e.code !== undefined && reasons[e.code]) || e.message;
+}
+
+async function openInput(path: string | undefined, io: CliIo): Promise<{ source: Readable; totalBytes: number | undefined }> {
+  if (path === undefined || path === '-') return { source: io.stdin, totalBytes: undefined };
+  try {
+    const info = await stat(path);
+    if (info.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    const handle = await open(path, 'r');
+    return { source: handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES }), totalBytes: info.isFile() ? info.size : undefined };
+  } catch (error) {
+    throw new RunError(`cannot read ${JSON.stringify(path)}: ${describeFsError(error)}`);
+  }
+}
+
+/** Whether two paths name one existing file (opening the output truncates it). */
+async function sameFile(a: string | undefined, b: string | undefined): Promise<boolean> {
+  if (a === undefined || b === undefined || a === '-' || b === '-') return false;
+  try {
+    const [x, y] = await Promise.all([stat(a), stat(b)]);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Builds output lines; the fast path splices results into the input's own JSON text. */
+class RecordFormatter {
+  readonly #adaptive: boolean;
+  readonly #explain: boolean;
+  readonly #fields: readonly string[];
+  readonly #shingleSize: number;
+  readonly #outputFields: readonly string[] | undefined;
+  /** Names the results add; an input field of the same name forces the slow path (results win). */
+  readonly #added: readonly string[];
+
+  constructor(config: DetectConfig) {
+    this.#adaptive = isAdaptive(config.threshold);
+    this.#explain = config.explain;
+    this.#fields = config.mapping.fields;
+    this.#shingleSize = config.forest.shingleSize ?? 1;
+    this.#outputFields = config.outputFields;
+    this.#added = ['score', 'anomaly', ...(this.#adaptive ? ['grade', 'threshold'] : []), ...(this.#explain ? ['explanation'] : [])];
+  }
+
+  /** One NDJSON line (newline included) for record i of the batch. */
+  format(text: string | undefined, source: Record<string, unknown>, batch: BatchResults, attributionLength: number, i: number): string {
+    if (this.#outputFields !== undefined) return `${JSON.stringify(this.#selected(source, batch, attributionLength, i))}\n`;
+    let spliceable = text !== undefined;
+    if (spliceable) for (const name of this.#added) if (Object.hasOwn(source, name)) spliceable = false;
+    if (!spliceable) return `${JSON.stringify(Object.assign({ ...source }, this.#results(batch, attributionLength, i)))}\n`;
+    let suffix = `,"score":${batch.score[i]},"anomaly":${batch.anomaly[i] === 1}`;
+    if (this.#adaptive) suffix += `,"grade":${batch.grade[i]},"threshold":${batch.threshold[i]}`;
+    if (this.#explain) suffix += `,"explanation":${JSON.stringify(this.#explanation(batch, attributionLength, i))}`;
+    // The text parsed as a JSON object, so its last '}' closes it.
+    return `${text!.slice(0, text!.lastIndexOf('}'))}${suffix}}\n`;
+  }
+
+  #explanation(batch: BatchResults, attributionLength: number, i: number): ReturnType<typeof explain> {
+    return explain(this.#fields, this.#shingleSize, batch.high!, batch.low!, i * attributionLength);
+  }
+
+  #results(batch: BatchResults, attributionLength: number, i: number): Record<string, unknown> {
+    const r: Record<string, unknown> = { score: batch.score[i], anomaly: batch.anomaly[i] === 1 };
+    if (this.#adaptive) {
+      r.grade = batch.grade[i];
+      r.threshold = batch.threshold[i];
+    }
+    if (this.#explain) r.explanation = this.#explanation(batch, attributionLength, i);
+    return r;
+  }
+
+  #selected(source: Record<string, unknown>, batch: BatchResults, attributionLength: number, i: number): Record<string, unknown> {
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const name of this.#outputFields!) {
+      let value: unknown;
+      switch (name) {
+        case 'score':
+          value = batch.score[i];
+          break;
+        case 'anomaly':
+          value = batch.anomaly[i] === 1;
+          break;
+        case 'grade':
+          value = batch.grade[i];
+          break;
+        case 'threshold':
+          value = batch.threshold[i];
+          break;
+        case 'explanation':
+          value = batch.high === undefined ? undefined : this.#explanation(batch, attributionLength, i);
+          break;
+        default:
+          value = Object.hasOwn(source, name) ? source[name] : undefined;
+      }
+      // Absent input fields are left out rather than invented.
+      if (value !== undefined) out[name] = value;
+    }
+    return out;
+  }
+}
+
+export interface DetectResult {
+  exitCode: number;
+  stats: DetectStats;
+}
+
+/** A batch being filled, scored or written, with what its output lines need besides the values. */
+interface Slot {
+  batch: DetectionBatch;
+  /** The input line (NDJSON only: results are spliced into it). */
+  texts: (string | undefined)[];
+  sources: Record<string, unknown>[];
+  times: unknown[];
+  lineNumbers: Float64Array;
+}
+
+function newSlot(dimensions: number, attributionLength: number): Slot {
+  return {
+    batch: new DetectionBatch(BATCH_RECORDS, dimensions, attributionLength),
+    texts: new Array<string | undefined>(BATCH_RECORDS),
+    sources: new Array<Record<string, unknown>>(BATCH_RECORDS),
+    times: new Array<unknown>(BATCH_RECORDS),
+    lineNumbers: new Float64Array(BATCH_RECORDS),
+  };
+}
+
+/** Runs the pipeline. Errors are reported on io.stderr; the exit code says how it ended. */
+export async function runDetect(config: DetectConfig, io: CliIo = processIo()): Promise<DetectResult> {
+  const stderr = io.stderr;
+  const progress = new ProgressBar(stderr, stderr.isTTY === true && !config.quiet);
+  const badByKind = new Map<string, number>();
+  const stats: DetectStats = {
+    records: 0,
+    anomalies: 0,
+    badRecords: 0,
+    badRecordsByKind: {},
+    lines: 0,
+    bytesRead: 0,
+    seconds: 0,
+    recordsPerSecond: 0,
+    models: 0,
+    evictions: 0,
+    outputClosed: false,
+    interrupted: false,
+    engine: config.forest.engine ?? 'wasm',
+    threshold: describeStrategy(config.threshold),
+  };
+  const fail = (message: string, code: number): DetectResult => {
+    progress.clear();
+    stderr.write(`rcf-stream detect: ${message}\n`);
+    return { exitCode: code, stats };
+  };
+
+  const keyed = config.mapping.keyField !== undefined;
+  let input: Awaited<ReturnType<typeof openInput>>;
+  let sink: OutputSink | undefined;
+  let deadLetters: DeadLetterWriter | undefined;
+  let host: DetectorHost;
+  try {
+    input = await openInput(config.input, io);
+  } catch (error) {
+    return fail((error as Error).message, EXIT_FAILURE);
+  }
+  try {
+    if (await sameFile(config.input, config.output)) throw new UsageError('--output names the input file, which would destroy it');
+    try {
+      sink = await OutputSink.open(config.output, io.stdout);
+    } catch (error) {
+      throw new RunError(`cannot write ${JSON.stringify(config.output)}: ${describeFsError(error)}`);
+    }
+    if (config.deadLetter !== undefined) {
+      try {
+        deadLetters = await DeadLetterWriter.open(config.deadLetter);
+      } catch (error) {
+        throw new RunError(`cannot write dead letters to ${JSON.stringify(config.deadLetter)}: ${describeFsError(error)}`);
+      }
+    }
+    const spec = { forest: config.forest, threshold: config.threshold, attribution: config.explain, keyed, maxKeys: config.maxKeys };
+    host = config.worker && WorkerDetectorHost.available ? await WorkerDetectorHost.start(spec) : await InlineDetectorHost.start(spec);
+  } catch (error) {
+    input.source.destroy();
+    await sink?.finish();
+    await deadLetters?.close().catch(() => undefined);
+    return fail((error as Error).message, error instanceof RunError ? EXIT_FAILURE : EXIT_USAGE);
+  }
+
+  const b = config.mapping.fields.length;
+  const k = config.forest.shingleSize ?? 1;
+  const attributionLength = config.explain ? b * k : 0;
+  const formatter = new RecordFormatter(config);
+  // Notifications to stdout share the sink when results go there too, keeping their order.
+  const toStdout = config.output === undefined || config.output === '-';
+  const notifySink = config.notify !== 'stdout' ? undefined : toStdout ? sink : new OutputSink(io.stdout, false);
+  const timeField = config.mapping.timeField;
+  const ndjson = config.format === 'ndjson';
+  const reader = new LineReader(input.source, { maxLineBytes: config.maxLineBytes });
+  const started = performance.now();
+  let failure: Error | undefined;
+  let warnedEviction = false;
+
+  const showProgress = (): void => {
+    if (!progress.enabled) return;
+    progress.update({
+      bytes: reader.bytesRead,
+      totalBytes: input.totalBytes,
+      records: stats.records,
+      anomalies: stats.anomalies,
+      seconds: (performance.now() - started) / 1000,
+    });
+  };
+
+  /** Writes a scored batch's output lines and notifications. */
+  const emit = (slot: Slot, results: BatchResults): void => {
+    const n = slot.batch.count;
+    const values = slot.batch.values;
+    let out = '';
+    let notes = '';
+    for (let i = 0; i < n; i++) {
+      const anomaly = results.anomaly[i] === 1;
+      if (anomaly) {
+        stats.anomalies++;
+        if (config.notify !== undefined) {
+          const time = timeField === undefined ? slot.lineNumbers[i] : slot.times[i];
+          notes += `${formatNotification(time, values, i * b, b, results.score[i]!)}\n`;
+        }
+      }
+      if (!config.onlyAnomalies || anomaly) out += formatter.format(slot.texts[i], slot.sources[i]!, results, attributionLength, i);
+    }
+    stats.records += n;
+    sink!.write(out);
+    if (notes.length > 0) {
+      if (notifySink !== undefined) notifySink.write(notes);
+      else {
+        progress.clear();
+        stderr.write(notes);
+      }
+    }
+    if (host.evictions > 0 && !warnedEviction) {
+      warnedEviction = true;
+      progress.clear();
+      stderr.write(`rcf-stream detect: more than ${formatCount(config.maxKeys)} keys; dropping least recently used models (see --max-keys)\n`);
+    }
+    showProgress();
+  };
+
+  // Up to MAX_IN_FLIGHT batches are being scored while the next one fills.
+  const free: Slot[] = [];
+  for (let i = 0; i <= MAX_IN_FLIGHT; i++) free.push(newSlot(b, attributionLength));
+  const inFlight: { done: Promise<void>; settled: boolean }[] = [];
+  let current: Slot | undefined = free.pop();
+
+  const dispatch = (): void => {
+    const slot = current;
+    if (slot === undefined || slot.batch.count === 0 || failure !== undefined) return;
+    const entry = { done: Promise.resolve(), settled: false };
+    entry.done = host
+      .submit(slot.batch)
+      .then(
+        (results) => emit(slot, results),
+        (error: unknown) => {
+          failure ??= error as Error;
+        },
+      )
+      .catch((error: unknown) => {
+        failure ??= error as Error;
+      })
+      .finally(() => {
+        slot.batch.count = 0;
+        free.push(slot);
+        entry.settled = true;
+      });
+    while (inFlight.length > 0 && inFlight[0]!.settled) inFlight.shift();
+    inFlight.push(entry);
+    current = free.pop();
+  };
+
+  /** Waits until a slot is free to fill. */
+  const acquire = async (): Promise<Slot> => {
+    while (free.length === 0) await inFlight.shift()!.done;
+    return free.pop()!;
+  };
+
+  let idleFlushPending = false;
+  let idleFlush: NodeJS.Immediate | undefined;
+  const scheduleIdleFlush = (): void => {
+    if (idleFlushPending) return;
+    idleFlushPending = true;
+    idleFlush = setImmediate(() => {
+      idleFlushPending = false;
+      dispatch();
+    });
+  };
+
+  const reportBad = async (line: number, reason: string, kind: string, raw: string | Uint8Array | undefined): Promise<void> => {
+    stats.badRecords++;
+    badByKind.set(kind, (badByKind.get(kind) ?? 0) + 1);
+    progress.clear();
+    stderr.write(`rcf-stream detect: line ${line}: ${reason}\n`);
+    if (deadLetters !== undefined && !deadLetters.write({ line, reason, kind, input: raw })) await deadLetters.drain();
+  };
+
+  let parser: RecordParser | undefined = ndjson ? createRecordParser('ndjson', config.mapping) : undefined;
+  let exitCode = EXIT_OK;
+  // Ctrl-C stops reading; what was read is still scored, written and summed up.
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    input.source.destroy();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for await (const line of reader) {
+      if (line.error !== undefined) {
+        const reason = line.error === 'line too long' ? `line too long (${line.byteLength} bytes; the limit is ${config.maxLineBytes})` : line.error;
+        await reportBad(line.lineNumber, reason, line.error, line.raw);
+        continue;
+      }
+      if (parser === undefined) {
+        try {
+          parser = createRecordParser('csv', config.mapping, line.text);
+        } catch (error) {
+          throw new UsageError(`CSV header (line ${line.lineNumber}): ${optionOf((error as Error).message)}`);
+        }
+        continue;
+      }
+      current ??= await acquire();
+      const slot = current;
+      const i = slot.batch.count;
+      const parsed = parser.parse(line.text, slot.batch.values, i * b);
+      if (!parsed.ok) {
+        await reportBad(line.lineNumber, parsed.reason, parsed.kind, line.text);
+        continue;
+      }
+      slot.texts[i] = ndjson ? line.text : undefined;
+      slot.sources[i] = parsed.source;
+      slot.times[i] = parsed.time;
+      slot.lineNumbers[i] = line.lineNumber;
+      if (keyed) slot.batch.keys[i] = parsed.key!;
+      slot.batch.count = i + 1;
+      if (i === 0) scheduleIdleFlush();
+      else if (i + 1 === BATCH_RECORDS) dispatch();
+      if (failure !== undefined) throw failure;
+      if (sink.stopped) break;
+      if (sink.needsDrain) await sink.drain();
+    }
+    dispatch();
+    for (const entry of inFlight.splice(0)) await entry.done;
+    if (failure !== undefined) throw failure;
+  } catch (error) {
+    if (interrupted && error !== failure && !(error instanceof UsageError)) {
+      // Destroying the input ends the reader with an error; the records read so far still count.
+      dispatch();
+      for (const entry of inFlight.splice(0)) await entry.done;
+    }
+    progress.clear();
+    if (error instanceof UsageError) {
+      exitCode = EXIT_USAGE;
+      stderr.write(`rcf-stream detect: ${error.message}\n`);
+    } else if (error === failure) {
+      exitCode = EXIT_FAILURE;
+      stderr.write(`rcf-stream detect: scoring failed: ${(error as Error).message}\n`);
+    } else if (!interrupted) {
+      exitCode = EXIT_FAILURE;
+      const where = config.input === undefined || config.input === '-' ? 'stdin' : JSON.stringify(config.input);
+      stderr.write(`rcf-stream detect: error reading ${where}: ${(error as Error).message}\n`);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (idleFlush !== undefined) clearImmediate(idleFlush);
+    input.source.destroy();
+    // Let batches already handed over finish (or fail) before the host goes away.
+    await Promise.allSettled(inFlight.map((entry) => entry.done));
+  }
+
+  await sink.finish();
+  if (notifySink !== undefined && notifySink !== sink) await notifySink.finish();
+  if (sink.error !== undefined && exitCode === EXIT_OK) {
+    exitCode = EXIT_FAILURE;
+    progress.clear();
+    stderr.write(`rcf-stream detect: cannot write output: ${sink.error.message}\n`);
+  }
+  if (deadLetters !== undefined) {
+    try {
+      await deadLetters.close();
+    } catch (error) {
+      if (exitCode === EXIT_OK) exitCode = EXIT_FAILURE;
+      stderr.write(`rcf-stream detect: cannot write dead letters: ${(error as Error).message}\n`);
+    }
+  }
+
+  stats.seconds = (performance.now() - started) / 1000;
+  stats.recordsPerSecond = stats.seconds > 0 ? stats.records / stats.seconds : 0;
+  stats.lines = reader.lineNumber;
+  stats.bytesRead = reader.bytesRead;
+  stats.badRecordsByKind = Object.fromEntries(badByKind);
+  stats.models = host.size;
+  stats.evictions = host.evictions;
+  stats.outputClosed = sink.closed;
+  stats.interrupted = interrupted;
+  if (interrupted && exitCode === EXIT_OK) exitCode = EXIT_INTERRUPTED;
+  await host.close();
+
+  progress.clear();
+  stderr.write(`${formatSummary(stats, keyed)}\n`);
+  if (config.statsJson !== undefined) {
+    const json = `${JSON.stringify(stats)}\n`;
+    if (config.statsJson === '-') stderr.write(json);
+    else {
+      try {
+        await writeFile(config.statsJson, json);
+      } catch (error) {
+        stderr.write(`rcf-stream detect: cannot write stats to ${JSON.stringify(config.statsJson)}: ${describeFsError(error)}\n`);
+        if (exitCode === EXIT_OK) exitCode = EXIT_FAILURE;
+      }
+    }
+  }
+  return { exitCode, stats };
+}
+
+/** The final line on stderr. */
+export function formatSummary(s: DetectStats, keyed: boolean): string {
+  const parts = [
+    `${formatCount(s.records)} records in ${s.seconds.toFixed(2)} s (${formatCount(s.recordsPerSecond)} records/s)`,
+    `${formatCount(s.anomalies)} anomalies`,
+  ];
+  const kinds = Object.entries(s.badRecordsByKind)
+    .map(([kind, n]) => `${kind}: ${formatCount(n)}`)
+    .join(', ');
+  parts.push(`${formatCount(s.badRecords)} bad records${kinds.length > 0 ? ` (${kinds})` : ''}`);
+  if (keyed) parts.push(`${formatCount(s.models)} keys (${formatCount(s.evictions)} evicted)`);
+  let line = `rcf-stream detect: ${parts.join(', ')}`;
+  if (s.outputClosed) line += '; output closed early';
+  if (s.interrupted) line += '; interrupted';
+  return line;
+}
+
+export async function runDetectCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+  let config: DetectConfig | undefined;
+  try {
+    config = parseDetectArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`rcf-stream detect: ${error.message} (see rcf-stream detect --help)\n`);
+    return EXIT_USAGE;
+  }
+  if (config === undefined) {
+    io.stdout.write(DETECT_HELP);
+    return EXIT_OK;
+  }
+  return (await runDetect(config, io)).exitCode;
+}

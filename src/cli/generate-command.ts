@@ -1,0 +1,85 @@
+/**
+ * `rcf-stream generate`: the reference scenario's temperature stream as NDJSON on stdout.
+ */
+import { DEFAULT_COUNT, DEFAULT_OUTLIER_RATE, DEFAULT_SEED, writeNdjson } from '../generate/temperature.js';
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_USAGE,
+  UsageError,
+  formatCount,
+  integerOption,
+  numberOption,
+  parseCommandArgs,
+  processIo,
+  stringOption,
+  type CliIo,
+} from './args.js';
+
+export const GENERATE_HELP = `Usage: rcf-stream generate [options]
+
+Writes the reference scenario's data to stdout as NDJSON, one {"time": t, "value": v}
+per line: a temperature of 30 +/- 2 with injected outliers anywhere in 15..45.
+
+  --count N|inf          records to write ("inf": until interrupted)   [${DEFAULT_COUNT}]
+  --rate N               records per second                          [unlimited]
+  --seed N               random seed (integer)                       [${DEFAULT_SEED}]
+  --outlier-rate X       probability of an injected outlier (0-1)     [${DEFAULT_OUTLIER_RATE}]
+  --labels               add "label": 1 for injected outliers, else 0
+  --quiet                no summary line on stderr
+  -h, --help             show this help
+`;
+
+const GENERATE_OPTIONS = {
+  count: { type: 'string' },
+  rate: { type: 'string' },
+  seed: { type: 'string' },
+  'outlier-rate': { type: 'string' },
+  labels: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function runGenerateCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+  let count: number;
+  let rate: number | undefined;
+  let seed: number;
+  let outlierRate: number;
+  let values;
+  try {
+    ({ values } = parseCommandArgs(argv, GENERATE_OPTIONS, 0));
+    if (values.help === true) {
+      io.stdout.write(GENERATE_HELP);
+      return EXIT_OK;
+    }
+    const countText = stringOption(values, 'count');
+    count = countText === 'inf' || countText === 'infinite' ? Infinity : (integerOption(values, 'count', 0, Number.MAX_SAFE_INTEGER) ?? DEFAULT_COUNT);
+    rate = numberOption(values, 'rate', Number.MIN_VALUE);
+    seed = integerOption(values, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) ?? DEFAULT_SEED;
+    outlierRate = numberOption(values, 'outlier-rate', 0, 1) ?? DEFAULT_OUTLIER_RATE;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`rcf-stream generate: ${error.message} (see rcf-stream generate --help)\n`);
+    return EXIT_USAGE;
+  }
+
+  // Ctrl-C ends an endless (or slow) stream cleanly, with its summary.
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const summary = await writeNdjson(io.stdout, { count, seed, outlierRate, labels: values.labels === true }, { rate, signal: abort.signal });
+    if (values.quiet !== true) {
+      const ending = summary.stoppedBy === 'closed' ? '; output closed early' : summary.stoppedBy === 'aborted' ? '; interrupted' : '';
+      io.stderr.write(`rcf-stream generate: ${formatCount(summary.records)} records (${formatCount(summary.outliers)} injected outliers)${ending}\n`);
+    }
+    return EXIT_OK;
+  } catch (error) {
+    io.stderr.write(`rcf-stream generate: cannot write output: ${(error as Error).message}\n`);
+    return EXIT_FAILURE;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

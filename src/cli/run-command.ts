@@ -1,0 +1,56 @@
+/**
+ * `rcf-stream run`: the long-running streaming service (src/service). This
+ * file only reads the configuration, wires signals and maps the outcome to an
+ * exit status: 0 after a graceful stop, 1 after a failure, 2 for bad options.
+ */
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, processIo, type CliIo } from './args.js';
+import { loadServiceConfig, RUN_HELP, type ServiceConfig } from '../service/config.js';
+import { errorMessage } from '../aws/retry.js';
+
+export { RUN_HELP };
+
+export async function runServiceCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+  let config: ServiceConfig | undefined;
+  try {
+    config = await loadServiceConfig(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`rcf-stream run: ${error.message} (see rcf-stream run --help)\n`);
+    return EXIT_USAGE;
+  }
+  if (config === undefined) {
+    io.stdout.write(RUN_HELP);
+    return EXIT_OK;
+  }
+
+  // Loaded only now: the AWS SDK takes a second to load, which --help and option errors need not wait for.
+  const { AnomalyService } = await import('../service/service.js');
+  let service: Awaited<ReturnType<typeof AnomalyService.start>>;
+  try {
+    service = await AnomalyService.start(config, { stdout: io.stdout, stderr: io.stderr });
+  } catch (error) {
+    io.stderr.write(`rcf-stream run: cannot start: ${errorMessage(error)}\n`);
+    return EXIT_FAILURE;
+  }
+
+  // First signal: graceful stop. A second one: leave now (the last checkpoint stays valid).
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) service.stop(signal);
+    else {
+      io.stderr.write(`rcf-stream run: ${signal} again; exiting without a final checkpoint\n`);
+      process.exit(EXIT_FAILURE);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await service.done;
+    io.stderr.write(`rcf-stream run: stopped (${result.reason})\n`);
+    return result.exitCode === 0 ? EXIT_OK : EXIT_FAILURE;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
