@@ -28,6 +28,13 @@ per line: a temperature of 30 +/- 2 with injected outliers anywhere in 15..45.
   --labels               add "label": 1 for injected outliers, else 0
   --quiet                no summary line on stderr
   -h, --help             show this help
+
+To Kinesis (instead of stdout)
+  --to-kinesis NAME|ARN  put the records on this Kinesis stream (PutRecords)
+  --kinesis-endpoint URL Kinesis endpoint (local servers; implies HTTP/1.1)
+  --region REGION        AWS region                                  [SDK chain]
+  --partition-key K      partition key of every record               [the record's time]
+  --batch N              records per PutRecords call (1-500)         [500]
 `;
 
 const GENERATE_OPTIONS = {
@@ -41,6 +48,11 @@ const GENERATE_OPTIONS = {
 } as const;
 
 export async function runGenerateCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
+  // The Kinesis producer loads the AWS SDK, so only when asked for.
+  if (argv.some((a) => a === '--to-kinesis' || a.startsWith('--to-kinesis='))) {
+    const { runKinesisProducerCommand } = await import('./kinesis-producer.js');
+    return runKinesisProducerCommand(argv, io);
+  }
   let count: number;
   let rate: number | undefined;
   let seed: number;
