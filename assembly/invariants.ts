@@ -49,10 +49,10 @@ export function checkInvariants(forest: RandomCutForest): i32 {
         continue;
       }
       internal++;
-      const l = tree.node[(c << 2) + 2];
-      const r = tree.node[(c << 2) + 3];
-      const d = tree.node[c << 2];
-      const cut = reinterpret<f32>(tree.node[(c << 2) + 1]);
+      const l = tree.left(c);
+      const r = tree.right(c);
+      const d = <i32>tree.cutDim[c];
+      const cut = tree.cutValue(c);
       if (!(hi(tree, coords, D, l, d) <= cut) || !(lo(tree, coords, D, r, d) > cut)) return CUT_SEPARATION;
       for (let k = 0; k < D; k++) {
         if (tree.box[2 * c * D + k] != min(lo(tree, coords, D, l, k), lo(tree, coords, D, r, k))) return BOX_UNION;

@@ -22,8 +22,8 @@ function preorder(tree: RandomCutTree, stack: StaticArray<i32>, visit: (tree: Ra
     const c = unchecked(stack[--top]);
     visit(tree, c);
     if (c >= 0) {
-      unchecked(stack[top++] = tree.node[(c << 2) + 3]);
-      unchecked(stack[top++] = tree.node[(c << 2) + 2]);
+      unchecked(stack[top++] = tree.right(c));
+      unchecked(stack[top++] = tree.left(c));
     }
   }
 }
@@ -55,8 +55,8 @@ function emitNode(tree: RandomCutTree, c: i32): void {
   nodeCount++;
   if (c >= 0) {
     put(0);
-    put(unchecked(tree.node[c << 2]));
-    put(unchecked(tree.node[(c << 2) + 1]));
+    put(<i32>unchecked(tree.cutDim[c]));
+    put(reinterpret<i32>(tree.cutValue(c)));
   } else {
     put(1);
     put(unchecked(pointIndex[unchecked(tree.leafPoint[~c])]));

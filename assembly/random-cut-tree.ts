@@ -15,6 +15,11 @@ export const NONE: i32 = 0x7fffffff;
 const INVERSE_DEPTH = new StaticArray<f64>(4097);
 for (let j = 0; j < 4097; j++) unchecked(INVERSE_DEPTH[j] = 1.0 / <f64>(j + 1));
 
+/** A child from a node's packed children word: right when goRight, else left (both i16). */
+@inline function child(children: i32, goRight: bool): i32 {
+  return (children << ((1 - <i32>goRight) << 4)) >> 16;
+}
+
 /** Leaf depths of the second to fourth trees after lookupQuad. */
 export let quadDepthB: i32 = 0;
 export let quadDepthC: i32 = 0;
@@ -33,6 +38,10 @@ export function lookupQuad(
   const nb = b.node;
   const nc = c.node;
   const nd = d.node;
+  const ca = a.cutDim;
+  const cb = b.cutDim;
+  const cc = c.cutDim;
+  const cd = d.cutDim;
   let x = a.root;
   let y = b.root;
   let z = c.root;
@@ -47,14 +56,14 @@ export function lookupQuad(
       unchecked(pc[depth] = z);
       unchecked(pd[depth] = w);
       depth++;
-      const ax = x << 2;
-      const ay = y << 2;
-      const az = z << 2;
-      const aw = w << 2;
-      x = unchecked(na[ax + 2 + <i32>(v > reinterpret<f32>(unchecked(na[ax + 1])))]);
-      y = unchecked(nb[ay + 2 + <i32>(v > reinterpret<f32>(unchecked(nb[ay + 1])))]);
-      z = unchecked(nc[az + 2 + <i32>(v > reinterpret<f32>(unchecked(nc[az + 1])))]);
-      w = unchecked(nd[aw + 2 + <i32>(v > reinterpret<f32>(unchecked(nd[aw + 1])))]);
+      const ax = x << 1;
+      const ay = y << 1;
+      const az = z << 1;
+      const aw = w << 1;
+      x = child(unchecked(na[ax + 1]), v > reinterpret<f32>(unchecked(na[ax])));
+      y = child(unchecked(nb[ay + 1]), v > reinterpret<f32>(unchecked(nb[ay])));
+      z = child(unchecked(nc[az + 1]), v > reinterpret<f32>(unchecked(nc[az])));
+      w = child(unchecked(nd[aw + 1]), v > reinterpret<f32>(unchecked(nd[aw])));
     }
   }
   while (x >= 0 && y >= 0 && z >= 0 && w >= 0) {
@@ -63,14 +72,14 @@ export function lookupQuad(
     unchecked(pc[depth] = z);
     unchecked(pd[depth] = w);
     depth++;
-    const ax = x << 2;
-    const ay = y << 2;
-    const az = z << 2;
-    const aw = w << 2;
-    x = unchecked(na[ax + 2 + <i32>(unchecked(q[na[ax]]) > reinterpret<f32>(unchecked(na[ax + 1])))]);
-    y = unchecked(nb[ay + 2 + <i32>(unchecked(q[nb[ay]]) > reinterpret<f32>(unchecked(nb[ay + 1])))]);
-    z = unchecked(nc[az + 2 + <i32>(unchecked(q[nc[az]]) > reinterpret<f32>(unchecked(nc[az + 1])))]);
-    w = unchecked(nd[aw + 2 + <i32>(unchecked(q[nd[aw]]) > reinterpret<f32>(unchecked(nd[aw + 1])))]);
+    const ax = x << 1;
+    const ay = y << 1;
+    const az = z << 1;
+    const aw = w << 1;
+    x = child(unchecked(na[ax + 1]), unchecked(q[unchecked(ca[x])]) > reinterpret<f32>(unchecked(na[ax])));
+    y = child(unchecked(nb[ay + 1]), unchecked(q[unchecked(cb[y])]) > reinterpret<f32>(unchecked(nb[ay])));
+    z = child(unchecked(nc[az + 1]), unchecked(q[unchecked(cc[z])]) > reinterpret<f32>(unchecked(nc[az])));
+    w = child(unchecked(nd[aw + 1]), unchecked(q[unchecked(cd[w])]) > reinterpret<f32>(unchecked(nd[aw])));
   }
   // Finish the longer walks (and record every leaf).
   quadDepthB = b.walk(pb, y, depth, q, 0);
@@ -84,11 +93,14 @@ export function lookupQuad(
 // lists, and no parent pointers (a root-to-leaf path is kept while walking instead).
 export class RandomCutTree {
   /**
-   * Internal node n as four words at [4n]: cutDim, cutValue (f32 bits), left, right. One
-   * record per node keeps a lookup step in one cache line, and left/right adjacent lets
-   * the step pick a child by index instead of a branch. Left doubles as the free-list link.
+   * Internal node n as two words at [2n]: cutValue (f32 bits), then both children packed as
+   * i16 (left low, right high; leaves ~slot, so S <= 4096 fits). Eight bytes per node keep
+   * the trees' hot part small, and a lookup step picks a child by shifting, not branching.
+   * A free node's second word is the free-list link.
    */
   readonly node: StaticArray<i32>;
+  /** Cut dimension of node n (not read by the one-coordinate loops). */
+  readonly cutDim: StaticArray<u16>;
   /** Bounding box of node n at [2Dn]: D minima, then D maxima. */
   readonly box: StaticArray<f32>;
   readonly leafPoint: StaticArray<i32>; // doubles as the free-list link of a free leaf
@@ -112,18 +124,43 @@ export class RandomCutTree {
     private readonly path: StaticArray<i32>,
   ) {
     const nodes = capacity - 1;
-    this.node = new StaticArray<i32>(4 * nodes);
+    this.node = new StaticArray<i32>(2 * nodes);
+    this.cutDim = new StaticArray<u16>(nodes);
     this.box = new StaticArray<f32>(2 * nodes * dimensions);
     this.leafPoint = new StaticArray<i32>(capacity);
     this.leafMass = new StaticArray<i32>(capacity);
-    for (let i = 0; i < nodes; i++) unchecked(this.node[(i << 2) + 2] = i + 1 < nodes ? i + 1 : -1);
+    for (let i = 0; i < nodes; i++) unchecked(this.node[(i << 1) + 1] = i + 1 < nodes ? i + 1 : -1);
     for (let l = 0; l < capacity; l++) unchecked(this.leafPoint[l] = l + 1 < capacity ? l + 1 : -1);
     if (nodes == 0) this.freeNode = -1;
   }
 
+  @inline left(n: i32): i32 {
+    return (unchecked(this.node[(n << 1) + 1]) << 16) >> 16;
+  }
+
+  @inline right(n: i32): i32 {
+    return unchecked(this.node[(n << 1) + 1]) >> 16;
+  }
+
+  @inline cutValue(n: i32): f32 {
+    return reinterpret<f32>(unchecked(this.node[n << 1]));
+  }
+
+  @inline private setChildren(n: i32, left: i32, right: i32): void {
+    unchecked(this.node[(n << 1) + 1] = (left & 0xffff) | (right << 16));
+  }
+
+  @inline private setLeft(n: i32, c: i32): void {
+    this.setChildren(n, c, this.right(n));
+  }
+
+  @inline private setRight(n: i32, c: i32): void {
+    this.setChildren(n, this.left(n), c);
+  }
+
   private newNode(): i32 {
     const n = this.freeNode;
-    this.freeNode = unchecked(this.node[(n << 2) + 2]);
+    this.freeNode = unchecked(this.node[(n << 1) + 1]);
     return n;
   }
 
@@ -143,15 +180,15 @@ export class RandomCutTree {
   }
 
   private freeNodeSlot(n: i32): void {
-    unchecked(this.node[(n << 2) + 2] = this.freeNode);
+    unchecked(this.node[(n << 1) + 1] = this.freeNode);
     this.freeNode = n;
   }
 
   /** Restore: a new internal node with the given cut (children linked by linkPreorder). */
   restoreInternal(cutDim: i32, cutValue: f32): i32 {
     const n = this.newNode();
-    unchecked(this.node[n << 2] = cutDim);
-    unchecked(this.node[(n << 2) + 1] = reinterpret<i32>(cutValue));
+    unchecked(this.cutDim[n] = <u16>cutDim);
+    unchecked(this.node[n << 1] = reinterpret<i32>(cutValue));
     return n;
   }
 
@@ -165,21 +202,20 @@ export class RandomCutTree {
   /** Restore: links codes[0..count) given in preorder (internal ≥ 0, leaf ~slot) and derives every box. */
   linkPreorder(codes: StaticArray<i32>, count: i32, open: StaticArray<i32>): void {
     this.root = count > 0 ? unchecked(codes[0]) : NONE;
-    let top = 0; // open[0..top): internal nodes still missing a child
+    let top = 0; // open[0..top): internal nodes still missing a child, ·2 + (left filled)
     for (let i = 0; i < count; i++) {
       const c = unchecked(codes[i]);
       if (i > 0) {
-        const parent = unchecked(open[top - 1]);
-        if (unchecked(this.node[(parent << 2) + 2]) == NONE) unchecked(this.node[(parent << 2) + 2] = c);
-        else {
-          unchecked(this.node[(parent << 2) + 3] = c);
+        const entry = unchecked(open[top - 1]);
+        if ((entry & 1) == 0) {
+          this.setLeft(entry >> 1, c);
+          unchecked(open[top - 1] = entry | 1);
+        } else {
+          this.setRight(entry >> 1, c);
           top--;
         }
       }
-      if (c >= 0) {
-        unchecked(this.node[(c << 2) + 2] = NONE);
-        unchecked(open[top++] = c);
-      }
+      if (c >= 0) unchecked(open[top++] = c << 1);
     }
     // Reverse preorder visits children before their parents.
     for (let i = count - 1; i >= 0; i--) if (unchecked(codes[i]) >= 0) this.refitBox(unchecked(codes[i]));
@@ -198,15 +234,14 @@ export class RandomCutTree {
       const x = unchecked(q[qo]);
       while (node >= 0) {
         unchecked(path[depth++] = node);
-        const at = node << 2;
-        node = unchecked(nodes[at + 2 + <i32>(x > reinterpret<f32>(unchecked(nodes[at + 1])))]);
+        const at = node << 1;
+        node = child(unchecked(nodes[at + 1]), x > reinterpret<f32>(unchecked(nodes[at])));
       }
     } else {
       while (node >= 0) {
         unchecked(path[depth++] = node);
-        const at = node << 2;
-        const goRight = <i32>(unchecked(q[qo + nodes[at]]) > reinterpret<f32>(unchecked(nodes[at + 1])));
-        node = unchecked(nodes[at + 2 + goRight]);
+        const at = node << 1;
+        node = child(unchecked(nodes[at + 1]), unchecked(q[qo + <i32>unchecked(this.cutDim[node])]) > reinterpret<f32>(unchecked(nodes[at])));
       }
     }
     unchecked(path[depth] = node);
@@ -275,15 +310,10 @@ export class RandomCutTree {
     const sub = unchecked(path[cutLevel]);
     const leafNew = this.newLeaf(point);
     const node = this.newNode();
-    unchecked(this.node[node << 2] = cutD);
-    unchecked(this.node[(node << 2) + 1] = reinterpret<i32>(cutV));
-    if (unchecked(coords[po + cutD]) <= cutV) {
-      unchecked(this.node[(node << 2) + 2] = ~leafNew);
-      unchecked(this.node[(node << 2) + 3] = sub);
-    } else {
-      unchecked(this.node[(node << 2) + 2] = sub);
-      unchecked(this.node[(node << 2) + 3] = ~leafNew);
-    }
+    unchecked(this.cutDim[node] = <u16>cutD);
+    unchecked(this.node[node << 1] = reinterpret<i32>(cutV));
+    if (unchecked(coords[po + cutD]) <= cutV) this.setChildren(node, ~leafNew, sub);
+    else this.setChildren(node, sub, ~leafNew);
     const base = 2 * node * D;
     for (let d = 0; d < D; d++) {
       const x = unchecked(coords[po + d]);
@@ -296,8 +326,8 @@ export class RandomCutTree {
       this.root = node;
     } else {
       const parent = unchecked(path[cutLevel - 1]);
-      if (unchecked(this.node[(parent << 2) + 2]) == sub) unchecked(this.node[(parent << 2) + 2] = node);
-      else unchecked(this.node[(parent << 2) + 3] = node);
+      if (this.left(parent) == sub) this.setLeft(parent, node);
+      else this.setRight(parent, node);
       // Grow ancestors' boxes; once one already holds p, all above it do too.
       for (let level = cutLevel - 1; level >= 0; level--) {
         if (!this.extendBox(unchecked(path[level]), coords, po)) break;
@@ -392,8 +422,8 @@ export class RandomCutTree {
   private refitBox(node: i32): bool {
     const D = this.dimensions;
     const base = 2 * node * D;
-    const l = unchecked(this.node[(node << 2) + 2]);
-    const r = unchecked(this.node[(node << 2) + 3]);
+    const l = this.left(node);
+    const r = this.right(node);
     let changed = false;
     for (let d = 0; d < D; d++) {
       const a = this.min(l, d);
@@ -430,15 +460,15 @@ export class RandomCutTree {
       return;
     }
     const parent = unchecked(path[h - 1]);
-    const sibling = unchecked(this.node[(parent << 2) + 2]) == ~leaf ? unchecked(this.node[(parent << 2) + 3]) : unchecked(this.node[(parent << 2) + 2]);
+    const sibling = this.left(parent) == ~leaf ? this.right(parent) : this.left(parent);
     this.freeNodeSlot(parent);
     if (h == 1) {
       this.root = sibling;
       return;
     }
     const grand = unchecked(path[h - 2]);
-    if (unchecked(this.node[(grand << 2) + 2]) == parent) unchecked(this.node[(grand << 2) + 2] = sibling);
-    else unchecked(this.node[(grand << 2) + 3] = sibling);
+    if (this.left(grand) == parent) this.setLeft(grand, sibling);
+    else this.setRight(grand, sibling);
     for (let level = h - 2; level >= 0; level--) {
       if (!this.refitBox(unchecked(path[level]))) break;
     }
@@ -572,7 +602,7 @@ export class RandomCutTree {
       if (dup) {
         // Shadow box: the boxes of the siblings along the path, merged (the path minus q).
         const child = unchecked(path[j + 1]);
-        const sib = unchecked(this.node[(node << 2) + 2]) == child ? unchecked(this.node[(node << 2) + 3]) : unchecked(this.node[(node << 2) + 2]);
+        const sib = this.left(node) == child ? this.right(node) : this.left(node);
         for (let d = 0; d < D; d++) {
           const a = this.min(sib, d);
           const b = this.max(sib, d);
@@ -621,6 +651,6 @@ export class RandomCutTree {
 
   memoryBytes(): i32 {
     const nodes = this.capacity - 1;
-    return nodes * (16 + 8 * this.dimensions) + this.capacity * 8;
+    return nodes * (10 + 8 * this.dimensions) + this.capacity * 8;
   }
 }
