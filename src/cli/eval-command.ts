@@ -31,25 +31,25 @@ const fd = EVAL_FOREST_DEFAULTS;
 export const EVAL_HELP = `Usage: rcf-stream eval [options]
 
 Runs a detector over every series of a labelled corpus in NAB's layout
-(<data>/data/<category>/<file>.csv with timestamp,value, and a windows JSON): one
-fresh model per series, online (score, grade, then learn; no look-ahead). Prints
-NAB's standard, reward_low_FP_rate and reward_low_FN_rate scores at their
-corpus-optimised thresholds, and each file's detections.
+(<data>/data/<category>/<file>.csv with timestamp,value, and a windows
+JSON): one fresh model per series, online (score, grade, then learn; no
+look-ahead). Prints NAB's standard, reward_low_FP_rate and reward_low_FN_rate
+scores at their corpus-optimised thresholds, and each file's detections.
 
 Corpus
-  --data DIR            corpus folder             [${DEFAULT_DATA_DIR} if it exists]
-  --windows FILE        anomaly windows JSON      [DIR/labels/combined_windows.json]
+  --data DIR            corpus folder          [${DEFAULT_DATA_DIR} if it exists]
+  --windows FILE        windows JSON       [DIR/labels/combined_windows.json]
 
 Detector
-  --mode M              what each row's NAB score is:                     [quality]
+  --mode M              what each row's NAB score is:                 [quality]
                           quality     the --threshold auto grade (QualityGrader)
-                          aws-parity  AWS TRCF's grade (--threshold auto --parity aws)
+                          aws-parity  AWS TRCF's grade (--parity aws)
                           raw         min(1, score/8), AWS's NAB entry
-  --trees N             number of trees (1-1000)      [quality ${fd.quality.numberOfTrees}, aws-parity ${fd['aws-parity'].numberOfTrees}, raw ${fd.raw.numberOfTrees}]
+  --trees N             number of trees (1-1000)           [${fd.quality.numberOfTrees}; raw mode ${fd.raw.numberOfTrees}]
   --sample-size N       points kept per tree (10-4096)                     [256]
   --shingle N           consecutive records per point (1-30)                 [1]
-  --time-decay X        forgetting rate       [raw ${fd.raw.timeDecay}, else 1/(10*sample-size)]
-  --output-after N      records before scores start               [sample-size/4]
+  --time-decay X        forgetting rate  [1/(10*sample-size); raw mode ${fd.raw.timeDecay}]
+  --output-after N      records before scores start              [sample-size/4]
   --seed N              random seed, the same for every series               [0]
   --engine wasm|ts      WebAssembly kernel or pure TypeScript             [wasm]
 
@@ -62,8 +62,9 @@ Quality grader (--mode quality)
   --suppression N       records after an alarm with further alarms off     [${q.suppression}]
 
 Output
-  --results-dir DIR     also write NAB result files to DIR/<detector>/<category>/
-  --detector-name NAME  their detector name      [${Object.values(EVAL_DETECTOR_NAMES).join(' | ')}]
+  --results-dir DIR     also write NAB result files under DIR
+  --detector-name NAME  their detector name (folder, file prefix)
+                        [${EVAL_DETECTOR_NAMES.quality}, ${EVAL_DETECTOR_NAMES['aws-parity']} or ${EVAL_DETECTOR_NAMES.raw}]
   --json                the full result as JSON on stdout instead of tables
   --quiet               no progress line on stderr
   -h, --help            show this help

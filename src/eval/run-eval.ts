@@ -49,9 +49,10 @@ export interface EvalProgress {
   /** Series finished so far (0 before the first). */
   filesDone: number;
   files: number;
+  /** Records scored so far, also within the current series. */
   recordsDone: number;
   records: number;
-  /** The series just finished, or about to start when filesDone is 0. */
+  /** The series being scored, or just finished. */
   current: string;
   seconds: number;
 }
@@ -133,19 +134,28 @@ export interface EvalResult {
   seconds: number;
 }
 
+/** Records scored per forest call, so that progress moves within a long series. */
+const CHUNK = 16_384;
+
 /** One series scored online: its [0, 1] NAB scores and the detector's own alarm count. */
 function scoreSeries(
   series: NabSeries,
   mode: EvalMode,
   forestOptions: ForestOptions,
   graderOptions: QualityGraderOptions | undefined,
+  onChunk: (records: number) => void,
 ): { scores: Float64Array; alarms: number } {
   const forest = createForestSync(forestOptions);
   try {
     const n = series.values.length;
     // process() scores then learns each record; graders see only (score, values, ready)
     // and never touch the forest, so grading afterwards equals grading in between.
-    const raw = forest.process(series.values);
+    const raw = new Float64Array(n);
+    for (let i = 0; i < n; i += CHUNK) {
+      const end = Math.min(n, i + CHUNK);
+      forest.process(series.values.subarray(i, end), raw.subarray(i, end));
+      onChunk(end - i);
+    }
     if (mode === 'raw') {
       for (let i = 0; i < n; i++) raw[i] = Math.min(1, raw[i]! / RAW_SCORE_DIVISOR);
       return { scores: raw, alarms: 0 };
@@ -208,10 +218,14 @@ export async function runEval(options: RunEvalOptions): Promise<EvalResult> {
     });
   report(0, corpus[0]!.name);
   for (const s of corpus) {
-    const { scores, alarms } = scoreSeries(s, mode, forestOptions, graderOptions);
+    const fileStart = recordsDone;
+    const { scores, alarms } = scoreSeries(s, mode, forestOptions, graderOptions, (chunk) => {
+      recordsDone += chunk;
+      // The end of the series is reported below, once it is graded.
+      if (recordsDone - fileStart < s.values.length) report(scored.length, s.name);
+    });
     scored.push({ ...s, scores });
     series.push({ name: s.name, rows: s.values.length, windows: s.windows.length, alarms });
-    recordsDone += s.values.length;
     report(scored.length, s.name);
   }
 
