@@ -43,10 +43,10 @@ export function checkInvariants(forest: RandomCutForest): string[] {
         continue;
       }
       internal++;
-      const l = tree.node[(c << 2) + 2]!;
-      const r = tree.node[(c << 2) + 3]!;
-      const d = tree.node[c << 2]!;
-      const cut = new Float32Array(tree.node.buffer)[(c << 2) + 1]!;
+      const l = tree.left(c);
+      const r = tree.right(c);
+      const d = tree.cutDim[c]!;
+      const cut = tree.cutValue(c);
       if (!(hi(l, d) <= cut) || !(lo(r, d) > cut)) errors.push(`tree ${t}: node ${c} cut does not separate its children`);
       for (let k = 0; k < D; k++) {
         if (tree.box[2 * c * D + k] !== Math.min(lo(l, k), lo(r, k)) || tree.box[(2 * c + 1) * D + k] !== Math.max(hi(l, k), hi(r, k))) {

@@ -30,7 +30,7 @@ export function exportModelState(forest: RandomCutForest): Int32Array {
     while (stack.length > 0) {
       const c = stack.pop()!;
       order.push(c);
-      if (c >= 0) stack.push(tree.node[(c << 2) + 3]!, tree.node[(c << 2) + 2]!);
+      if (c >= 0) stack.push(tree.right(c), tree.left(c));
       else {
         const slot = tree.leafPoint[~c]!;
         if (pointIndex[slot] === -1) {
@@ -60,11 +60,10 @@ export function exportModelState(forest: RandomCutForest): Int32Array {
     }
     for (let i = 0; i < sampler.size; i++) out.push(leafOrdinal[sampler.ref[i]!]!);
     out.push(order.length);
-    const cuts = new Float32Array(tree.node.buffer);
     for (const c of order) {
       if (c >= 0) {
-        out.push(0, tree.node[c << 2]!);
-        f32[0] = cuts[(c << 2) + 1]!;
+        out.push(0, tree.cutDim[c]!);
+        f32[0] = tree.cutValue(c);
         out.push(bits[0]!);
       } else {
         out.push(1, pointIndex[tree.leafPoint[~c]!]!);

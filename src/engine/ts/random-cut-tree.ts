@@ -23,12 +23,15 @@ function nextDown(x: number): number {
  */
 export class RandomCutTree {
   /**
-   * Internal node n as four words at [4n]: cutDim, cutValue (f32, read through nodeF32),
-   * left, right. One record per node keeps a lookup step in one cache line, and left/right
-   * adjacent lets the step pick a child by index. Left doubles as the free-list link.
+   * Internal node n as two words at [2n]: cutValue (f32, read through nodeF32), then both
+   * children packed as i16 (left low, right high; leaves ~slot, so S <= 4096 fits). Eight
+   * bytes per node keep the trees' hot part small. A free node's second word is the
+   * free-list link.
    */
   readonly node: Int32Array;
   private readonly nodeF32: Float32Array;
+  /** Cut dimension of node n. */
+  readonly cutDim: Uint16Array;
   /** Bounding box of node n at [2Dn]: D minima, then D maxima. */
   readonly box: Float32Array;
   readonly leafPoint: Int32Array; // doubles as the free-list link of a free leaf
@@ -48,19 +51,44 @@ export class RandomCutTree {
     private readonly path: Int32Array,
   ) {
     const nodes = capacity - 1;
-    this.node = new Int32Array(4 * nodes);
+    this.node = new Int32Array(2 * nodes);
     this.nodeF32 = new Float32Array(this.node.buffer);
+    this.cutDim = new Uint16Array(nodes);
     this.box = new Float32Array(2 * nodes * dimensions);
     this.leafPoint = new Int32Array(capacity);
     this.leafMass = new Int32Array(capacity);
-    for (let i = 0; i < nodes; i++) this.node[(i << 2) + 2] = i + 1 < nodes ? i + 1 : -1;
+    for (let i = 0; i < nodes; i++) this.node[(i << 1) + 1] = i + 1 < nodes ? i + 1 : -1;
     for (let l = 0; l < capacity; l++) this.leafPoint[l] = l + 1 < capacity ? l + 1 : -1;
     if (nodes === 0) this.freeNode = -1;
   }
 
+  left(n: number): number {
+    return (this.node[(n << 1) + 1]! << 16) >> 16;
+  }
+
+  right(n: number): number {
+    return this.node[(n << 1) + 1]! >> 16;
+  }
+
+  cutValue(n: number): number {
+    return this.nodeF32[n << 1]!;
+  }
+
+  private setChildren(n: number, left: number, right: number): void {
+    this.node[(n << 1) + 1] = (left & 0xffff) | (right << 16);
+  }
+
+  private setLeft(n: number, c: number): void {
+    this.setChildren(n, c, this.right(n));
+  }
+
+  private setRight(n: number, c: number): void {
+    this.setChildren(n, this.left(n), c);
+  }
+
   private newNode(): number {
     const n = this.freeNode;
-    this.freeNode = this.node[(n << 2) + 2]!;
+    this.freeNode = this.node[(n << 1) + 1]!;
     return n;
   }
 
@@ -80,15 +108,15 @@ export class RandomCutTree {
   }
 
   private freeNodeSlot(n: number): void {
-    this.node[(n << 2) + 2] = this.freeNode;
+    this.node[(n << 1) + 1] = this.freeNode;
     this.freeNode = n;
   }
 
   /** Restore: a new internal node with the given cut (children linked by linkPreorder). */
   restoreInternal(cutDim: number, cutValue: number): number {
     const n = this.newNode();
-    this.node[n << 2] = cutDim;
-    this.nodeF32[(n << 2) + 1] = cutValue;
+    this.cutDim[n] = cutDim;
+    this.nodeF32[n << 1] = cutValue;
     return n;
   }
 
@@ -102,21 +130,20 @@ export class RandomCutTree {
   /** Restore: links nodes given in preorder (internal ≥ 0, leaf ~slot) and derives every box. */
   linkPreorder(codes: number[]): void {
     this.root = codes.length > 0 ? codes[0]! : NONE;
-    const open: number[] = []; // internal nodes still missing a child
+    const open: number[] = []; // internal nodes still missing a child, ·2 + (left filled)
     for (let i = 0; i < codes.length; i++) {
       const c = codes[i]!;
       if (i > 0) {
-        const parent = open[open.length - 1]!;
-        if (this.node[(parent << 2) + 2] === NONE) this.node[(parent << 2) + 2] = c;
-        else {
-          this.node[(parent << 2) + 3] = c;
+        const entry = open[open.length - 1]!;
+        if ((entry & 1) === 0) {
+          this.setLeft(entry >> 1, c);
+          open[open.length - 1] = entry | 1;
+        } else {
+          this.setRight(entry >> 1, c);
           open.pop();
         }
       }
-      if (c >= 0) {
-        this.node[(c << 2) + 2] = NONE;
-        open.push(c);
-      }
+      if (c >= 0) open.push(c << 1);
     }
     // Reverse preorder visits children before their parents.
     for (let i = codes.length - 1; i >= 0; i--) if (codes[i]! >= 0) this.refitBox(codes[i]!);
@@ -131,10 +158,11 @@ export class RandomCutTree {
   walk(path: Int32Array, node: number, depth: number, q: Float32Array, qo: number): number {
     const nodes = this.node;
     const cuts = this.nodeF32;
+    const dims = this.cutDim;
     while (node >= 0) {
       path[depth++] = node;
-      const at = node << 2;
-      node = nodes[at + (q[qo + nodes[at]!]! > cuts[at + 1]! ? 3 : 2)]!;
+      const children = nodes[(node << 1) + 1]!;
+      node = q[qo + dims[node]!]! > cuts[node << 1]! ? children >> 16 : (children << 16) >> 16;
     }
     path[depth] = node;
     return depth;
@@ -202,15 +230,10 @@ export class RandomCutTree {
     const sub = path[cutLevel]!;
     const leafNew = this.newLeaf(point);
     const node = this.newNode();
-    this.node[node << 2] = cutD;
-    this.nodeF32[(node << 2) + 1] = cutV;
-    if (coords[po + cutD]! <= cutV) {
-      this.node[(node << 2) + 2] = ~leafNew;
-      this.node[(node << 2) + 3] = sub;
-    } else {
-      this.node[(node << 2) + 2] = sub;
-      this.node[(node << 2) + 3] = ~leafNew;
-    }
+    this.cutDim[node] = cutD;
+    this.nodeF32[node << 1] = cutV;
+    if (coords[po + cutD]! <= cutV) this.setChildren(node, ~leafNew, sub);
+    else this.setChildren(node, sub, ~leafNew);
     const base = 2 * node * D;
     for (let d = 0; d < D; d++) {
       const x = coords[po + d]!;
@@ -223,8 +246,8 @@ export class RandomCutTree {
       this.root = node;
     } else {
       const parent = path[cutLevel - 1]!;
-      if (this.node[(parent << 2) + 2] === sub) this.node[(parent << 2) + 2] = node;
-      else this.node[(parent << 2) + 3] = node;
+      if (this.left(parent) === sub) this.setLeft(parent, node);
+      else this.setRight(parent, node);
       // Grow ancestors' boxes; once one already holds p, all above it do too.
       for (let level = cutLevel - 1; level >= 0; level--) {
         if (!this.extendBox(path[level]!, coords, po)) break;
@@ -324,8 +347,8 @@ export class RandomCutTree {
   private refitBox(node: number): boolean {
     const D = this.dimensions;
     const base = 2 * node * D;
-    const l = this.node[(node << 2) + 2]!;
-    const r = this.node[(node << 2) + 3]!;
+    const l = this.left(node);
+    const r = this.right(node);
     let changed = false;
     for (let d = 0; d < D; d++) {
       const a = this.min(l, d);
@@ -360,15 +383,15 @@ export class RandomCutTree {
       return;
     }
     const parent = path[h - 1]!;
-    const sibling = this.node[(parent << 2) + 2] === ~leaf ? this.node[(parent << 2) + 3]! : this.node[(parent << 2) + 2]!;
+    const sibling = this.left(parent) === ~leaf ? this.right(parent) : this.left(parent);
     this.freeNodeSlot(parent);
     if (h === 1) {
       this.root = sibling;
       return;
     }
     const grand = path[h - 2]!;
-    if (this.node[(grand << 2) + 2] === parent) this.node[(grand << 2) + 2] = sibling;
-    else this.node[(grand << 2) + 3] = sibling;
+    if (this.left(grand) === parent) this.setLeft(grand, sibling);
+    else this.setRight(grand, sibling);
     for (let level = h - 2; level >= 0; level--) {
       if (!this.refitBox(path[level]!)) break;
     }
@@ -486,7 +509,7 @@ export class RandomCutTree {
       if (dup) {
         // Shadow box: the boxes of the siblings along the path, merged (the path minus q).
         const child = path[j + 1]!;
-        const sib = this.node[(node << 2) + 2] === child ? this.node[(node << 2) + 3]! : this.node[(node << 2) + 2]!;
+        const sib = this.left(node) === child ? this.right(node) : this.left(node);
         for (let d = 0; d < D; d++) {
           const a = this.min(sib, d);
           const b = this.max(sib, d);
