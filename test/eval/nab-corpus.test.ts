@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { sharedDir } from '../support/vectors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,7 +13,8 @@ import {
 } from '../../src/eval/nab-corpus.js';
 import { evaluateCorpus } from '../../src/eval/nab-score.js';
 
-const NAB_DIR = '/work/shared/data/nab';
+// The shared NAB subset beside the repository (../shared, or RCF_SHARED_DIR); missing data fails loudly.
+const NAB_DIR = join(sharedDir(), 'data', 'nab');
 
 const scratch: string[] = [];
 async function scratchDir(): Promise<string> {

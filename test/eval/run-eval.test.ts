@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { sharedDir } from '../support/vectors.js';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatNabTimestamp } from '../../src/eval/nab-corpus.js';
 import { EVAL_DETECTOR_NAMES, runEval, type EvalProgress, type EvalResult } from '../../src/eval/run-eval.js';
 
-const NAB_DIR = '/work/shared/data/nab';
+// The shared NAB subset beside the repository (../shared, or RCF_SHARED_DIR); missing data fails loudly.
+const NAB_DIR = join(sharedDir(), 'data', 'nab');
 const START = Date.UTC(2020, 0, 1);
 const STEP = 5 * 60_000;
 const ROWS = 3000;
@@ -196,13 +198,13 @@ describe('runEval errors', () => {
   });
 });
 
-describe.skipIf(!existsSync(NAB_DIR))('runEval on the NAB subset', () => {
-  it('meets the quality targets with the defaults, within the time budget', async () => {
+describe('runEval on the NAB subset', () => {
+  // The one-minute speed target is a benchmark matter (see bench/); this checks quality only.
+  it('meets the quality targets with the defaults', async () => {
     const r = await runEval({ dataDir: NAB_DIR });
     expect(r.files).toBe(18);
     expect(r.profiles.standard.score).toBeGreaterThanOrEqual(65);
     expect(r.profiles.reward_low_FP_rate.score).toBeGreaterThanOrEqual(55);
     expect(r.profiles.reward_low_FN_rate.score).toBeGreaterThanOrEqual(70);
-    expect(r.seconds).toBeLessThan(60);
   });
 });
