@@ -81,11 +81,37 @@ export function lookupQuad(
     z = child(unchecked(nc[az + 1]), unchecked(q[unchecked(cc[z])]) > reinterpret<f32>(unchecked(nc[az])));
     w = child(unchecked(nd[aw + 1]), unchecked(q[unchecked(cd[w])]) > reinterpret<f32>(unchecked(nd[aw])));
   }
-  // Finish the longer walks (and record every leaf).
-  quadDepthB = b.walk(pb, y, depth, q, 0);
-  quadDepthC = c.walk(pc, z, depth, q, 0);
-  quadDepthD = d.walk(pd, w, depth, q, 0);
-  return a.walk(pa, x, depth, q, 0);
+  // The shortest walk has ended; the others go on in lockstep as long as any is inside.
+  let da = depth;
+  let db = depth;
+  let dc = depth;
+  let dd = depth;
+  while ((x & y & z & w) >= 0) {
+    if (x >= 0) {
+      unchecked(pa[da++] = x);
+      x = child(unchecked(na[(x << 1) + 1]), unchecked(q[unchecked(ca[x])]) > reinterpret<f32>(unchecked(na[x << 1])));
+    }
+    if (y >= 0) {
+      unchecked(pb[db++] = y);
+      y = child(unchecked(nb[(y << 1) + 1]), unchecked(q[unchecked(cb[y])]) > reinterpret<f32>(unchecked(nb[y << 1])));
+    }
+    if (z >= 0) {
+      unchecked(pc[dc++] = z);
+      z = child(unchecked(nc[(z << 1) + 1]), unchecked(q[unchecked(cc[z])]) > reinterpret<f32>(unchecked(nc[z << 1])));
+    }
+    if (w >= 0) {
+      unchecked(pd[dd++] = w);
+      w = child(unchecked(nd[(w << 1) + 1]), unchecked(q[unchecked(cd[w])]) > reinterpret<f32>(unchecked(nd[w << 1])));
+    }
+  }
+  unchecked(pa[da] = x);
+  unchecked(pb[db] = y);
+  unchecked(pc[dc] = z);
+  unchecked(pd[dd] = w);
+  quadDepthB = db;
+  quadDepthC = dc;
+  quadDepthD = dd;
+  return da;
 }
 
 // A random cut tree (rcf-algorithm.md §6): struct-of-arrays internal nodes with cached
