@@ -138,6 +138,7 @@ export class RandomCutTree {
   seed: i64 = 0;
   private chosenDim: i32 = 0;
   private chosenValue: f32 = 0;
+  private boxHoldsPoint: bool = false;
   private gapRange: f64 = 0;
   private gapDiff: f64 = 0;
 
@@ -329,7 +330,7 @@ export class RandomCutTree {
         cutD = d;
         cutV = v;
       }
-      if (level == 0 || this.contains(code, coords, po)) break;
+      if (level == 0 || this.boxHoldsPoint) break;
     }
 
     // Splice a new internal node above the chosen subtree.
@@ -362,23 +363,33 @@ export class RandomCutTree {
     return leafNew;
   }
 
-  /** randomCut(r, p, X) of §6.3 step 4 with X the box of `code`; sets chosenDim/Value. */
+  /**
+   * randomCut(r, p, X) of §6.3 step 4 with X the box of `code`; sets chosenDim/Value, and
+   * boxHoldsPoint (X contains p), which the first pass finds for free.
+   */
   private randomCut(r: f64, p: StaticArray<f32>, po: i32, code: i32): void {
     const D = this.dimensions;
+    // The box's minima at arr[lo..] and maxima at arr[hi..]: a leaf's box is its point.
+    const arr = code < 0 ? this.store.coords : this.box;
+    const lo0 = code < 0 ? unchecked(this.leafPoint[~code]) * D : 2 * code * D;
+    const hi0 = code < 0 ? lo0 : lo0 + D;
     let total: f64 = 0;
+    let inside = true;
     for (let d = 0; d < D; d++) {
       const x = unchecked(p[po + d]);
-      const a = this.min(code, d);
-      const b = this.max(code, d);
+      const a = unchecked(arr[lo0 + d]);
+      const b = unchecked(arr[hi0 + d]);
+      inside = inside && x >= a && x <= b;
       const lo = x < a ? x : a;
       const hi = x > b ? x : b;
       total += <f64>(hi - lo);
     }
+    this.boxHoldsPoint = inside;
     let t = r * total;
     for (let d = 0; d < D; d++) {
       const x = unchecked(p[po + d]);
-      const a = this.min(code, d);
-      const b = this.max(code, d);
+      const a = unchecked(arr[lo0 + d]);
+      const b = unchecked(arr[hi0 + d]);
       const lo = x < a ? x : a;
       const hi = x > b ? x : b;
       const g = <f64>(hi - lo);
@@ -416,14 +427,6 @@ export class RandomCutTree {
     unreachable();
   }
 
-  private contains(code: i32, p: StaticArray<f32>, po: i32): bool {
-    for (let d = 0; d < this.dimensions; d++) {
-      const x = unchecked(p[po + d]);
-      if (x < this.min(code, d) || x > this.max(code, d)) return false;
-    }
-    return true;
-  }
-
   /** box ← box ∪ {p}; false when the box already contained p. */
   private extendBox(node: i32, p: StaticArray<f32>, po: i32): bool {
     const D = this.dimensions;
@@ -450,13 +453,20 @@ export class RandomCutTree {
     const base = 2 * node * D;
     const l = this.left(node);
     const r = this.right(node);
+    const coords = this.store.coords;
+    const la = l < 0 ? coords : this.box;
+    const ll = l < 0 ? unchecked(this.leafPoint[~l]) * D : 2 * l * D;
+    const lh = l < 0 ? ll : ll + D;
+    const ra = r < 0 ? coords : this.box;
+    const rl = r < 0 ? unchecked(this.leafPoint[~r]) * D : 2 * r * D;
+    const rh = r < 0 ? rl : rl + D;
     let changed = false;
     for (let d = 0; d < D; d++) {
-      const a = this.min(l, d);
-      const b = this.min(r, d);
+      const a = unchecked(la[ll + d]);
+      const b = unchecked(ra[rl + d]);
       const lo = a < b ? a : b;
-      const c = this.max(l, d);
-      const e = this.max(r, d);
+      const c = unchecked(la[lh + d]);
+      const e = unchecked(ra[rh + d]);
       const hi = c > e ? c : e;
       if (lo != unchecked(this.box[base + d])) {
         unchecked(this.box[base + d] = lo);
