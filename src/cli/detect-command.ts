@@ -48,7 +48,7 @@ import {
   stringOption,
   type CliIo,
 } from './args.js';
-import { OutputSink, formatNotification } from './output.js';
+import { ByteTextBuilder, OutputSink, formatNotification } from './output.js';
 import { ProgressBar } from './progress.js';
 
 /** Records scored per detector call: large enough to amortise calls, small enough for latency and memory. */
@@ -306,17 +306,36 @@ class RecordFormatter {
     this.#added = ['score', 'anomaly', ...(this.#adaptive ? ['grade', 'threshold'] : []), ...(this.#explain ? ['explanation'] : [])];
   }
 
-  /** One NDJSON line (newline included) for record i of the batch. */
-  format(text: string | undefined, source: Record<string, unknown>, batch: BatchResults, attributionLength: number, i: number): string {
-    if (this.#outputFields !== undefined) return `${JSON.stringify(this.#selected(source, batch, attributionLength, i))}\n`;
+  /** Appends one NDJSON line (newline included) for record i of the batch to `out`. */
+  format(out: ByteTextBuilder, text: string | undefined, source: Record<string, unknown>, batch: BatchResults, attributionLength: number, i: number): void {
+    if (this.#outputFields !== undefined) {
+      out.append(JSON.stringify(this.#selected(source, batch, attributionLength, i)));
+      out.append('\n');
+      return;
+    }
     let spliceable = text !== undefined;
     if (spliceable) for (const name of this.#added) if (Object.hasOwn(source, name)) spliceable = false;
-    if (!spliceable) return `${JSON.stringify(Object.assign({ ...source }, this.#results(batch, attributionLength, i)))}\n`;
-    let suffix = `,"score":${batch.score[i]},"anomaly":${batch.anomaly[i] === 1}`;
-    if (this.#adaptive) suffix += `,"grade":${batch.grade[i]},"threshold":${batch.threshold[i]}`;
-    if (this.#explain) suffix += `,"explanation":${JSON.stringify(this.#explanation(batch, attributionLength, i))}`;
+    if (!spliceable) {
+      out.append(JSON.stringify(Object.assign({ ...source }, this.#results(batch, attributionLength, i))));
+      out.append('\n');
+      return;
+    }
     // The text parsed as a JSON object, so its last '}' closes it.
-    return `${text!.slice(0, text!.lastIndexOf('}'))}${suffix}}\n`;
+    out.appendUntil(text!, text!.lastIndexOf('}'));
+    out.append(',"score":');
+    out.append(String(batch.score[i]));
+    out.append(batch.anomaly[i] === 1 ? ',"anomaly":true' : ',"anomaly":false');
+    if (this.#adaptive) {
+      out.append(',"grade":');
+      out.append(String(batch.grade[i]));
+      out.append(',"threshold":');
+      out.append(String(batch.threshold[i]));
+    }
+    if (this.#explain) {
+      out.append(',"explanation":');
+      out.append(JSON.stringify(this.#explanation(batch, attributionLength, i)));
+    }
+    out.append('}\n');
   }
 
   #explanation(batch: BatchResults, attributionLength: number, i: number): ReturnType<typeof explain> {
@@ -473,11 +492,12 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     });
   };
 
+  // Output lines are assembled as bytes (see ByteTextBuilder), one buffer per batch.
+  const out = new ByteTextBuilder();
   /** Writes a scored batch's output lines and notifications. */
   const emit = (slot: Slot, results: BatchResults): void => {
     const n = slot.batch.count;
     const values = slot.batch.values;
-    let out = '';
     let notes = '';
     for (let i = 0; i < n; i++) {
       const anomaly = results.anomaly[i] === 1;
@@ -488,10 +508,10 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
           notes += `${formatNotification(time, values, i * b, b, results.score[i]!)}\n`;
         }
       }
-      if (!config.onlyAnomalies || anomaly) out += formatter.format(slot.texts[i], slot.sources[i]!, results, attributionLength, i);
+      if (!config.onlyAnomalies || anomaly) formatter.format(out, slot.texts[i], slot.sources[i]!, results, attributionLength, i);
     }
     stats.records += n;
-    sink!.write(out);
+    sink!.write(out.take());
     if (notes.length > 0) {
       if (notifySink !== undefined) notifySink.write(notes);
       else {
@@ -573,40 +593,49 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // Lines come a chunk at a time, so the reader counts ahead of the line being handled: when
+  // the loop stops inside a batch, the last line handled is the last line reached.
+  let consuming = false;
+  let lastLine = 0;
   try {
-    for await (const line of reader) {
-      if (line.error !== undefined) {
-        const reason = line.error === 'line too long' ? `line too long (${line.byteLength} bytes; the limit is ${config.maxLineBytes})` : line.error;
-        await reportBad(line.lineNumber, reason, line.error, line.raw);
-        continue;
-      }
-      if (parser === undefined) {
-        try {
-          parser = createRecordParser('csv', config.mapping, line.text);
-        } catch (error) {
-          throw new UsageError(`CSV header (line ${line.lineNumber}): ${optionOf((error as Error).message)}`);
+    reading: for await (const lines of reader.batches()) {
+      consuming = true;
+      for (const line of lines) {
+        lastLine = line.lineNumber;
+        if (line.error !== undefined) {
+          const reason = line.error === 'line too long' ? `line too long (${line.byteLength} bytes; the limit is ${config.maxLineBytes})` : line.error;
+          await reportBad(line.lineNumber, reason, line.error, line.raw);
+          continue;
         }
-        continue;
+        if (parser === undefined) {
+          try {
+            parser = createRecordParser('csv', config.mapping, line.text);
+          } catch (error) {
+            throw new UsageError(`CSV header (line ${line.lineNumber}): ${optionOf((error as Error).message)}`);
+          }
+          continue;
+        }
+        current ??= await acquire();
+        const slot = current;
+        const i = slot.batch.count;
+        const parsed = parser.parse(line.text, slot.batch.values, i * b);
+        if (!parsed.ok) {
+          await reportBad(line.lineNumber, parsed.reason, parsed.kind, line.text);
+          continue;
+        }
+        slot.texts[i] = ndjson ? line.text : undefined;
+        slot.sources[i] = parsed.source;
+        slot.times[i] = parsed.time;
+        slot.lineNumbers[i] = line.lineNumber;
+        if (keyed) slot.batch.keys[i] = parsed.key!;
+        slot.batch.count = i + 1;
+        if (i === 0) scheduleIdleFlush();
+        else if (i + 1 === BATCH_RECORDS) dispatch();
+        if (failure !== undefined) throw failure;
+        if (sink.stopped) break reading;
+        if (sink.needsDrain) await sink.drain();
       }
-      current ??= await acquire();
-      const slot = current;
-      const i = slot.batch.count;
-      const parsed = parser.parse(line.text, slot.batch.values, i * b);
-      if (!parsed.ok) {
-        await reportBad(line.lineNumber, parsed.reason, parsed.kind, line.text);
-        continue;
-      }
-      slot.texts[i] = ndjson ? line.text : undefined;
-      slot.sources[i] = parsed.source;
-      slot.times[i] = parsed.time;
-      slot.lineNumbers[i] = line.lineNumber;
-      if (keyed) slot.batch.keys[i] = parsed.key!;
-      slot.batch.count = i + 1;
-      if (i === 0) scheduleIdleFlush();
-      else if (i + 1 === BATCH_RECORDS) dispatch();
-      if (failure !== undefined) throw failure;
-      if (sink.stopped) break;
-      if (sink.needsDrain) await sink.drain();
+      consuming = false;
     }
     dispatch();
     for (const entry of inFlight.splice(0)) await entry.done;
@@ -656,7 +685,7 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
 
   stats.seconds = (performance.now() - started) / 1000;
   stats.recordsPerSecond = stats.seconds > 0 ? stats.records / stats.seconds : 0;
-  stats.lines = reader.lineNumber;
+  stats.lines = consuming ? lastLine : reader.lineNumber;
   stats.bytesRead = reader.bytesRead;
   stats.badRecordsByKind = Object.fromEntries(badByKind);
   stats.models = host.size;

@@ -49,7 +49,8 @@ export class OutputSink {
     return this.#stream.writableNeedDrain && !this.stopped;
   }
 
-  write(text: string): void {
+  /** Text, or bytes (UTF-8) such as a ByteTextBuilder's; the sink must not be handed them again. */
+  write(text: string | Uint8Array): void {
     if (this.stopped || text.length === 0) return;
     this.#stream.write(text);
   }
@@ -89,6 +90,81 @@ export class OutputSink {
         stream.write('', done);
       }
     });
+  }
+}
+
+/** Strings at most this long are copied by a loop rather than a call into Buffer.write. */
+const SHORT_STRING = 48;
+
+/**
+ * Text assembled as UTF-8 bytes. Many small pieces appended to a string make a deep rope
+ * that costs more to flatten (when the stream encodes it) than building it; copying the
+ * pieces into a buffer straight away gives the same bytes `Buffer.from(text)` would.
+ */
+export class ByteTextBuilder {
+  readonly #capacity: number;
+  #buffer: Buffer;
+  #length = 0;
+
+  constructor(capacity = 64 * 1024) {
+    this.#capacity = Math.max(capacity, 256);
+    this.#buffer = Buffer.allocUnsafe(this.#capacity);
+  }
+
+  /** Bytes appended since the last take(). */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Appends `text` encoded as UTF-8 (lone surrogates become U+FFFD, as Buffer.from does). */
+  append(text: string): void {
+    const n = text.length;
+    // A UTF-16 unit never takes more than 3 bytes of UTF-8.
+    if (this.#length + 3 * n > this.#buffer.length) this.#grow(3 * n);
+    const buffer = this.#buffer;
+    const start = this.#length;
+    if (n <= SHORT_STRING) {
+      let at = start;
+      for (let i = 0; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 0x80) {
+          this.#length = start + buffer.write(text, start, 'utf8');
+          return;
+        }
+        buffer[at++] = c;
+      }
+      this.#length = at;
+    } else {
+      this.#length = start + buffer.write(text, start, 'utf8');
+    }
+  }
+
+  /**
+   * Appends `text` up to (not including) the character at `end`. Cheaper than appending
+   * `text.slice(0, end)` when only the last character is dropped and it is ASCII.
+   */
+  appendUntil(text: string, end: number): void {
+    if (end === text.length - 1 && text.charCodeAt(end) < 0x80) {
+      this.append(text);
+      this.#length--;
+    } else {
+      this.append(text.slice(0, end));
+    }
+  }
+
+  /** The bytes appended so far, which the builder lets go of; it starts over empty. */
+  take(): Buffer {
+    const taken = this.#buffer.subarray(0, this.#length);
+    // The next batch is likely about the size of this one (one long line need not make it huge).
+    this.#buffer = Buffer.allocUnsafe(Math.max(this.#capacity, this.#length + (this.#length >> 2)));
+    this.#length = 0;
+    return taken;
+  }
+
+  #grow(extra: number): void {
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.#buffer.length, this.#length + extra));
+    this.#buffer.copy(bigger, 0, 0, this.#length);
+    this.#buffer = bigger;
   }
 }
 

@@ -7,7 +7,11 @@
  * numbers match what an editor shows. A line that is too long or is not valid
  * UTF-8 is reported as an error line instead of ending the stream, so one bad
  * record cannot stop a long-running job.
+ *
+ * Lines come one at a time (`for await (const line of reader)`) or a chunk's worth at a
+ * time (`reader.batches()`), which saves an await per line on busy pipelines.
  */
+import { isAscii, isUtf8 } from 'node:buffer';
 
 /** Why a line could not be turned into text. */
 export type LineError = 'line too long' | 'invalid UTF-8';
@@ -51,6 +55,8 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
 const LF = 10;
 const CR = 13;
+/** Most bytes of ASCII lines decoded as one string (lines are slices of it). */
+const DECODE_PIECE_BYTES = 32 * 1024;
 
 /**
  * Single-use async iterable of the lines of `source`.
@@ -89,12 +95,34 @@ export class LineReader implements AsyncIterable<Line> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Line> {
-    if (this.#started) throw new Error('LineReader can only be iterated once');
-    this.#started = true;
-    return this.#lines();
+    return this.#lines(this.#start());
   }
 
-  async *#lines(): AsyncGenerator<Line, void, undefined> {
+  /**
+   * The same lines, grouped: one array per chunk read from the source (never an empty
+   * one), so a consumer pays one await per chunk instead of one per line. Single-use,
+   * like iterating the reader itself (only one of the two may be used).
+   *
+   * ```ts
+   * for await (const lines of reader.batches()) for (const line of lines) use(line);
+   * ```
+   */
+  batches(): AsyncIterable<Line[]> {
+    const batches = this.#start();
+    return { [Symbol.asyncIterator]: () => batches };
+  }
+
+  #start(): AsyncGenerator<Line[], void, undefined> {
+    if (this.#started) throw new Error('LineReader can only be iterated once');
+    this.#started = true;
+    return this.#batches();
+  }
+
+  async *#lines(batches: AsyncGenerator<Line[], void, undefined>): AsyncGenerator<Line, void, undefined> {
+    for await (const lines of batches) for (const line of lines) yield line;
+  }
+
+  async *#batches(): AsyncGenerator<Line[], void, undefined> {
     const max = this.maxLineBytes;
     // Pieces of the current line seen in earlier chunks (views, not copies).
     const pending: Buffer[] = [];
@@ -110,52 +138,52 @@ export class LineReader implements AsyncIterable<Line> {
       if (chunk.length === 0) continue;
       const chunkStart = this.#bytesRead;
       this.#bytesRead += chunk.length;
+      const lines: Line[] = [];
       let pos = 0;
+      const lastNl = chunk.lastIndexOf(LF);
 
-      for (;;) {
-        const nl = chunk.indexOf(LF, pos);
-        if (nl === -1) {
-          if (!skipping && pos < chunk.length) {
-            const rest = chunk.length - pos;
-            // +1: the line may still end in a CR that does not count toward the limit.
-            if (pendingBytes + rest > max + 1) {
-              skipping = true;
-              pending.length = 0;
-              pendingBytes = 0;
-            } else {
-              pending.push(chunk.subarray(pos));
-              pendingBytes += rest;
-            }
+      if (lastNl !== -1) {
+        if (skipping || pendingBytes > 0) {
+          // The line begun in earlier chunks ends at this chunk's first LF.
+          const nl = chunk.indexOf(LF);
+          const lineNumber = ++this.#lineNumber;
+          const withCr = chunkStart + nl - lineStart;
+          const byteBeforeLf = nl > 0 ? chunk[nl - 1] : previousByte;
+          const byteLength = withCr > 0 && byteBeforeLf === CR ? withCr - 1 : withCr;
+          if (skipping || byteLength > max) {
+            lines.push({ lineNumber, byteOffset: lineStart, byteLength, error: 'line too long' });
+          } else if (byteLength > 0) {
+            pending.push(chunk.subarray(0, nl));
+            const bytes = Buffer.concat(pending, pendingBytes + nl).subarray(0, byteLength);
+            const line = this.#decode(bytes, lineNumber, lineStart);
+            if (line !== undefined) lines.push(line);
           }
-          break;
+          skipping = false;
+          pending.length = 0;
+          pendingBytes = 0;
+          pos = nl + 1;
         }
-
-        const lineNumber = ++this.#lineNumber;
-        const withCr = chunkStart + nl - lineStart;
-        const byteBeforeLf = nl > pos ? chunk[nl - 1] : previousByte;
-        const hasCr = withCr > 0 && byteBeforeLf === CR;
-        const byteLength = hasCr ? withCr - 1 : withCr;
-
-        if (skipping || byteLength > max) {
-          yield { lineNumber, byteOffset: lineStart, byteLength, error: 'line too long' };
-        } else if (byteLength > 0) {
-          let bytes: Buffer;
-          if (pendingBytes === 0) {
-            bytes = chunk.subarray(pos, pos + byteLength);
-          } else {
-            pending.push(chunk.subarray(pos, nl));
-            bytes = Buffer.concat(pending, pendingBytes + nl - pos).subarray(0, byteLength);
-          }
-          const line = this.#decode(bytes, lineNumber, lineStart);
-          if (line !== undefined) yield line;
-        }
-        skipping = false;
-        pending.length = 0;
-        pendingBytes = 0;
-        pos = nl + 1;
+        // Every other complete line lies wholly in this chunk.
+        if (pos <= lastNl) this.#scan(chunk, pos, lastNl + 1, chunkStart, lines);
+        pos = lastNl + 1;
         lineStart = chunkStart + pos;
       }
-      previousByte = chunk[chunk.length - 1];
+
+      // The start of a line that ends in a later chunk.
+      if (!skipping && pos < chunk.length) {
+        const rest = chunk.length - pos;
+        // +1: the line may still end in a CR that does not count toward the limit.
+        if (pendingBytes + rest > max + 1) {
+          skipping = true;
+          pending.length = 0;
+          pendingBytes = 0;
+        } else {
+          pending.push(chunk.subarray(pos));
+          pendingBytes += rest;
+        }
+      }
+      previousByte = chunk[chunk.length - 1]!;
+      if (lines.length > 0) yield lines;
     }
 
     // A final line without a newline.
@@ -164,11 +192,70 @@ export class LineReader implements AsyncIterable<Line> {
     const lineNumber = ++this.#lineNumber;
     const byteLength = previousByte === CR ? withCr - 1 : withCr;
     if (skipping || byteLength > max) {
-      yield { lineNumber, byteOffset: lineStart, byteLength, error: 'line too long' };
+      yield [{ lineNumber, byteOffset: lineStart, byteLength, error: 'line too long' }];
     } else if (byteLength > 0) {
       const bytes = Buffer.concat(pending, pendingBytes).subarray(0, byteLength);
       const line = this.#decode(bytes, lineNumber, lineStart);
-      if (line !== undefined) yield line;
+      if (line !== undefined) yield [line];
+    }
+  }
+
+  /**
+   * Adds the lines of chunk[start, end), which ends with an LF, to `lines`. The region is
+   * checked once: pure ASCII (the common case) is decoded as one string and cut into
+   * lines there; valid UTF-8 is decoded line by line without further checks; anything
+   * else goes line by line through the fatal decoder, which finds the bad lines.
+   */
+  #scan(chunk: Buffer, start: number, end: number, chunkStart: number, lines: Line[]): void {
+    const max = this.maxLineBytes;
+    const region = chunk.subarray(start, end);
+    if (isAscii(region)) {
+      // ASCII: one byte per character, so string indices are byte offsets. Decoded in
+      // pieces of whole lines: V8 allocates strings over ~128 KiB far more slowly.
+      let a = start;
+      while (a < end) {
+        let b = end;
+        if (end - a > DECODE_PIECE_BYTES) {
+          b = chunk.lastIndexOf(LF, a + DECODE_PIECE_BYTES - 1) + 1;
+          if (b <= a) b = chunk.indexOf(LF, a + DECODE_PIECE_BYTES) + 1;
+        }
+        const text = chunk.toString('latin1', a, b);
+        const base = chunkStart + a;
+        let p = 0;
+        while (p < text.length) {
+          const nl = text.indexOf('\n', p);
+          const lineNumber = ++this.#lineNumber;
+          const e = nl > p && text.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
+          const byteLength = e - p;
+          if (byteLength > max) lines.push({ lineNumber, byteOffset: base + p, byteLength, error: 'line too long' });
+          else if (byteLength > 0) lines.push({ lineNumber, byteOffset: base + p, byteLength, text: text.slice(p, e) });
+          p = nl + 1;
+        }
+        a = b;
+      }
+      return;
+    }
+    const valid = isUtf8(region);
+    let p = start;
+    while (p < end) {
+      const nl = chunk.indexOf(LF, p);
+      const lineNumber = ++this.#lineNumber;
+      const e = nl > p && chunk[nl - 1] === CR ? nl - 1 : nl;
+      const byteLength = e - p;
+      const byteOffset = chunkStart + p;
+      if (byteLength > max) {
+        lines.push({ lineNumber, byteOffset, byteLength, error: 'line too long' });
+      } else if (byteLength > 0) {
+        if (valid) {
+          // As the decoder does, drop one leading byte order mark; a BOM-only line is empty.
+          const from = byteLength >= 3 && chunk[p] === 0xef && chunk[p + 1] === 0xbb && chunk[p + 2] === 0xbf ? p + 3 : p;
+          if (from < e) lines.push({ lineNumber, byteOffset, byteLength, text: chunk.toString('utf8', from, e) });
+        } else {
+          const line = this.#decode(chunk.subarray(p, e), lineNumber, byteOffset);
+          if (line !== undefined) lines.push(line);
+        }
+      }
+      p = nl + 1;
     }
   }
 

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { OutputSink, formatJavaFixed, formatNotification } from '../../src/cli/output.js';
+import { ByteTextBuilder, OutputSink, formatJavaFixed, formatNotification } from '../../src/cli/output.js';
 import { ProgressBar, formatBytes, formatProgress } from '../../src/cli/progress.js';
 
 describe('formatJavaFixed (Java String.format("%f"))', () => {
@@ -94,5 +94,60 @@ describe('OutputSink', () => {
     stream.emit('error', Object.assign(new Error('no space left'), { code: 'ENOSPC' }));
     expect(sink.error?.message).toBe('no space left');
     expect(sink.stopped).toBe(true);
+  });
+});
+
+describe('ByteTextBuilder', () => {
+  const pieces = [
+    '{"time":1,"value":30.5}',
+    ',"score":',
+    String(0.1 + 0.2),
+    'é€😀 and more',
+    '\uFEFF',
+    'lone \uD800 surrogate \uDC00',
+    'x'.repeat(47) + 'é',
+    'y'.repeat(5000),
+    'z'.repeat(300) + '€',
+    '',
+    '\n',
+  ];
+
+  it('gives the bytes Buffer.from gives for the concatenated text', () => {
+    const builder = new ByteTextBuilder(16);
+    for (const piece of pieces) builder.append(piece);
+    expect(builder.length).toBe(Buffer.byteLength(pieces.join('')));
+    expect(builder.take()).toEqual(Buffer.from(pieces.join('')));
+  });
+
+  it('drops the tail from a position with appendUntil', () => {
+    const builder = new ByteTextBuilder(16);
+    builder.appendUntil('{"a":1}', 6);
+    builder.appendUntil('{"a":"é"} \t', 8);
+    builder.appendUntil('{"é":1}', 6);
+    builder.append('\n');
+    expect(builder.take().toString()).toBe('{"a":1{"a":"é"{"é":1\n');
+  });
+
+  it('starts over after take, leaving the taken bytes alone', () => {
+    const builder = new ByteTextBuilder(16);
+    builder.append('first batch');
+    const first = builder.take();
+    builder.append('second');
+    expect(builder.length).toBe(6);
+    expect(first.toString()).toBe('first batch');
+    expect(builder.take().toString()).toBe('second');
+    expect(builder.take()).toHaveLength(0);
+  });
+
+  it('writes bytes to an OutputSink', async () => {
+    const stream = new PassThrough();
+    const sink = new OutputSink(stream, false);
+    const builder = new ByteTextBuilder();
+    builder.append('é\n');
+    sink.write(builder.take());
+    sink.write('text\n');
+    sink.write(builder.take());
+    await sink.finish();
+    expect(stream.read()?.toString()).toBe('é\ntext\n');
   });
 });

@@ -210,3 +210,134 @@ describe('LineReader', () => {
     expect(seen).toEqual([4, 7]);
   });
 });
+
+describe('LineReader.batches', () => {
+  async function collectBatches(reader: LineReader): Promise<Line[][]> {
+    const batches: Line[][] = [];
+    for await (const lines of reader.batches()) batches.push(lines);
+    return batches;
+  }
+
+  /** Lines through the one-at-a-time iterator, for comparison. */
+  async function oneByOne(chunks: (string | Uint8Array)[], maxLineBytes?: number): Promise<Line[]> {
+    return collect(new LineReader(source(...chunks), { maxLineBytes }));
+  }
+
+  it('yields the lines of each chunk together, never an empty batch', async () => {
+    const batches = await collectBatches(new LineReader(source('a\nb\n', '\n\n', 'c\r', '\nd')));
+    expect(batches.map((lines) => summary(lines))).toEqual([
+      [
+        [1, 'a'],
+        [2, 'b'],
+      ],
+      [[5, 'c']],
+      [[6, 'd']],
+    ]);
+  });
+
+  it('gives the same lines as iterating the reader, however the input is split', async () => {
+    const bad = Buffer.from([0x7b, 0xff, 0x7d]);
+    const bytes = Buffer.concat([
+      Buffer.from('{"a":1}\r\n\n\uFEFF{"v":"é€😀"}\n'),
+      bad,
+      Buffer.from('\r\n\uFEFF\n\uFEFF\uFEFFx\nplain ascii\r\n123456789\nlast é'),
+    ]);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const chunks = [bytes.subarray(0, cut), bytes.subarray(cut)];
+      const expected = await oneByOne(chunks, 8);
+      const batches = await collectBatches(new LineReader(source(...chunks), { maxLineBytes: 8 }));
+      expect(batches.flat(), `split at byte ${cut}`).toEqual(expected);
+      expect(batches.every((lines) => lines.length > 0)).toBe(true);
+    }
+    const single = Array.from(bytes, (byte) => Uint8Array.of(byte));
+    expect((await collectBatches(new LineReader(source(...single), { maxLineBytes: 8 }))).flat()).toEqual(await oneByOne(single, 8));
+  });
+
+  it('reports invalid UTF-8 inside a batch per line, with its raw bytes', async () => {
+    const bad = Buffer.from([0x7b, 0xed, 0xa0, 0x80, 0x7d]); // an encoded surrogate
+    const input = Buffer.concat([Buffer.from('ok1\né\n'), bad, Buffer.from('\r\n\uFEFFok2\n\uFEFF\nok3\n')]);
+    const batches = await collectBatches(new LineReader(source(input)));
+    expect(batches).toHaveLength(1);
+    expect(batches[0]).toEqual([
+      { lineNumber: 1, byteOffset: 0, byteLength: 3, text: 'ok1' },
+      { lineNumber: 2, byteOffset: 4, byteLength: 2, text: 'é' },
+      { lineNumber: 3, byteOffset: 7, byteLength: 5, error: 'invalid UTF-8', raw: expect.anything() },
+      { lineNumber: 4, byteOffset: 14, byteLength: 6, text: 'ok2' },
+      { lineNumber: 6, byteOffset: 25, byteLength: 3, text: 'ok3' },
+    ]);
+    expect(Buffer.from(batches[0]![2]!.raw as Uint8Array)).toEqual(bad);
+  });
+
+  it('keeps a leading byte order mark beyond the first, as the decoder does', async () => {
+    const batches = await collectBatches(new LineReader(source('\uFEFF\uFEFFa\n\uFEFFé\n\uFEFF\n')));
+    expect(summary(batches.flat())).toEqual([
+      [1, '\uFEFFa'],
+      [2, 'é'],
+    ]);
+  });
+
+  it('cuts a large ASCII chunk into the same lines and offsets', async () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) => `{"time":${i},"value":${(i * 0.37).toFixed(2)}}${i % 3 === 0 ? '\r' : ''}`);
+    const text = `${lines.join('\n')}\n`;
+    expect(text.length).toBeGreaterThan(256 * 1024);
+    const batches = await collectBatches(new LineReader(source(text)));
+    expect(batches).toHaveLength(1);
+    let offset = 0;
+    const expected = lines.map((withCr, i) => {
+      const line = withCr.replace('\r', '');
+      const expectedLine = { lineNumber: i + 1, byteOffset: offset, byteLength: line.length, text: line };
+      offset += withCr.length + 1;
+      return expectedLine;
+    });
+    expect(batches[0]).toEqual(expected);
+  });
+
+  it('reports over-long lines inside a chunk, ASCII or not', async () => {
+    const batches = await collectBatches(new LineReader(source('123456\nok\n12345\r\n', 'é23456\né\n'), { maxLineBytes: 5 }));
+    expect(batches.map((lines) => summary(lines))).toEqual([
+      [
+        [1, 'line too long'],
+        [2, 'ok'],
+        [3, '12345'],
+      ],
+      [
+        [4, 'line too long'],
+        [5, 'é'],
+      ],
+    ]);
+    expect(batches[1]![0]).toEqual({ lineNumber: 4, byteOffset: 17, byteLength: 7, error: 'line too long' });
+  });
+
+  it('counts lines and bytes a chunk at a time', async () => {
+    const reader = new LineReader(source('a\n\nb\n\n', 'c'));
+    const seen: [number, number][] = [];
+    for await (const _lines of reader.batches()) seen.push([reader.lineNumber, reader.bytesRead]);
+    expect(seen).toEqual([
+      [4, 6],
+      [5, 7],
+    ]);
+  });
+
+  it('shares single use with the line iterator', async () => {
+    const reader = new LineReader(source('a\n'));
+    reader.batches();
+    expect(() => reader[Symbol.asyncIterator]()).toThrow(/once/);
+    expect(() => reader.batches()).toThrow(/once/);
+    const other = new LineReader(source('a\n'));
+    await collect(other);
+    expect(() => other.batches()).toThrow(/once/);
+  });
+
+  it('stops reading the source when the consumer stops', async () => {
+    let pulled = 0;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 10; i++) {
+        pulled++;
+        yield Buffer.from(`${i}\n`);
+      }
+    }
+    const reader = new LineReader(chunks());
+    for await (const lines of reader.batches()) if (lines[0]!.text === '2') break;
+    expect(pulled).toBe(3);
+  });
+});
