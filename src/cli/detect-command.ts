@@ -10,6 +10,7 @@
  * also as soon as the input pauses (a setImmediate callback only runs once the line reader
  * waits for more bytes), so a slow live stream is not held back waiting for a full batch.
  */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { open, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { resolveOptions, LIMITS, type ForestOptions } from '../forest/options.js';
@@ -23,11 +24,13 @@ import {
   type InputFormat,
   type RecordParser,
 } from '../io/record-parser.js';
-import { DetectionBatch, DEFAULT_MAX_KEYS } from '../detect/detector.js';
-import { InlineDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost } from '../detect/detector-host.js';
+import { DetectionBatch, DEFAULT_MAX_KEYS, type RecordDetector } from '../detect/detector.js';
+import { createRecordDetector, InlineDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost, type DetectorSpec } from '../detect/detector-host.js';
+import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../service/models.js';
 import { explain } from '../detect/explanation.js';
 import {
   describeStrategy,
+  graderFactory,
   isAdaptive,
   parseThresholdStrategy,
   type ThresholdStrategy,
@@ -95,6 +98,10 @@ Output
   --quiet                    no progress bar
   --stats-json FILE          write run statistics as JSON to FILE ("-": stderr)
   --no-worker                score on the main thread (slower; same results)
+  --state FILE               resume the models saved in FILE (when it exists) and save
+                             them there at the end; exact: scores continue as if the
+                             runs were one (implies --no-worker)
+  --state-every N            also save the models every N records
   -h, --help                 show this help
 
 Bad lines and records (malformed JSON, missing or non-numeric fields, NaN/Infinity,
@@ -128,6 +135,8 @@ const DETECT_OPTIONS = {
   quiet: { type: 'boolean', short: 'q' },
   'stats-json': { type: 'string' },
   'no-worker': { type: 'boolean' },
+  state: { type: 'string' },
+  'state-every': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -151,6 +160,10 @@ export interface DetectConfig {
   maxLineBytes: number;
   /** Score on a worker thread (when the compiled worker module exists), overlapping parsing and scoring. */
   worker: boolean;
+  /** Models are resumed from and saved to this file (src/service/models.ts format). */
+  state?: string | undefined;
+  /** Save the models every this many records too. */
+  stateEvery?: number | undefined;
 }
 
 /** Reads detect's argv; throws UsageError. Returns undefined for --help. */
@@ -218,7 +231,9 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
     quiet: values.quiet === true,
     statsJson: stringOption(values, 'stats-json'),
     maxLineBytes: DEFAULT_MAX_LINE_BYTES,
-    worker: values['no-worker'] !== true,
+    worker: values['no-worker'] !== true && stringOption(values, 'state') === undefined,
+    state: stringOption(values, 'state'),
+    stateEvery: integerOption(values, 'state-every', 1, Number.MAX_SAFE_INTEGER),
   };
 }
 
@@ -459,7 +474,8 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
       }
     }
     const spec = { forest: config.forest, threshold: config.threshold, attribution: config.explain, keyed, maxKeys: config.maxKeys };
-    host = config.worker && WorkerDetectorHost.available ? await WorkerDetectorHost.start(spec) : await InlineDetectorHost.start(spec);
+    if (config.state !== undefined) host = new InlineDetectorHost(await resumeModels(config, spec));
+    else host = config.worker && WorkerDetectorHost.available ? await WorkerDetectorHost.start(spec) : await InlineDetectorHost.start(spec);
   } catch (error) {
     input.source.destroy();
     await sink?.finish();
@@ -533,9 +549,12 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   const inFlight: { done: Promise<void>; settled: boolean }[] = [];
   let current: Slot | undefined = free.pop();
 
+  // With --state the host is inline: a submitted batch is already learnt when submit returns.
+  let sinceSave = 0;
   const dispatch = (): void => {
     const slot = current;
     if (slot === undefined || slot.batch.count === 0 || failure !== undefined) return;
+    sinceSave += slot.batch.count;
     const entry = { done: Promise.resolve(), settled: false };
     entry.done = host
       .submit(slot.batch)
@@ -556,6 +575,10 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     while (inFlight.length > 0 && inFlight[0]!.settled) inFlight.shift();
     inFlight.push(entry);
     current = free.pop();
+    if (config.state !== undefined && config.stateEvery !== undefined && sinceSave >= config.stateEvery && failure === undefined) {
+      sinceSave = 0;
+      saveModels(config.state, config, host as InlineDetectorHost);
+    }
   };
 
   /** Waits until a slot is free to fill. */
@@ -693,6 +716,15 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   stats.outputClosed = sink.closed;
   stats.interrupted = interrupted;
   if (interrupted && exitCode === EXIT_OK) exitCode = EXIT_INTERRUPTED;
+  // The models have learnt every record that was read (also after Ctrl-C); not after a scoring failure.
+  if (config.state !== undefined && failure === undefined) {
+    try {
+      saveModels(config.state, config, host as InlineDetectorHost);
+    } catch (error) {
+      if (exitCode === EXIT_OK || exitCode === EXIT_INTERRUPTED) exitCode = EXIT_FAILURE;
+      stderr.write(`rcf-stream detect: cannot save the models to ${JSON.stringify(config.state)}: ${(error as Error).message}\n`);
+    }
+  }
   await host.close();
 
   progress.clear();
@@ -743,4 +775,29 @@ export async function runDetectCommand(argv: string[], io: CliIo = processIo()):
     return EXIT_OK;
   }
   return (await runDetect(config, io)).exitCode;
+}
+
+/** The models saved in config.state when that file exists, else new ones. */
+async function resumeModels(config: DetectConfig, spec: DetectorSpec): Promise<RecordDetector> {
+  const path = config.state!;
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return createRecordDetector(spec);
+    throw new RunError(`cannot read the state file ${JSON.stringify(path)}: ${describeFsError(error)}`);
+  }
+  try {
+    return await decodeModels(bytes, { detect: config, grader: await graderFactory(config.threshold) });
+  } catch (error) {
+    if (error instanceof ModelMismatchError) throw new UsageError(`--state ${JSON.stringify(path)}: ${error.message.replace(/Run with the same settings.*$/, 'Run with the same settings, or use another --state file.')}`);
+    throw new RunError(`the state file ${JSON.stringify(path)} is unusable: ${(error as Error).message}`);
+  }
+}
+
+/** Writes every model to config.state atomically: a whole new file, then a rename. */
+function saveModels(path: string, config: DetectConfig, host: InlineDetectorHost): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, encodeModels(host.detector, modelFingerprint(config)));
+  renameSync(temp, path);
 }
