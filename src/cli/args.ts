@@ -101,3 +101,29 @@ export function listOption(values: Parsed['values'], name: string): string[] | u
 export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
+
+/**
+ * Reads a command's settings with `parse` (which returns undefined when --help was asked
+ * for): prints the help, or a one-line usage error. Returns the settings, or the exit code
+ * the command should end with.
+ */
+export async function readCommandSettings<T>(
+  command: string,
+  help: string,
+  io: CliIo,
+  parse: () => T | undefined | Promise<T | undefined>,
+): Promise<T | number> {
+  let settings: T | undefined;
+  try {
+    settings = await parse();
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`rcf-stream ${command}: ${error.message} (see rcf-stream ${command} --help)\n`);
+    return EXIT_USAGE;
+  }
+  if (settings === undefined) {
+    io.stdout.write(help);
+    return EXIT_OK;
+  }
+  return settings;
+}

@@ -23,6 +23,7 @@ import {
   processIo,
   stringOption,
   type CliIo,
+  readCommandSettings,
 } from './args.js';
 import { OutputSink, formatNotification } from './output.js';
 
@@ -118,18 +119,8 @@ function parseDemoArgs(argv: string[]): DemoConfig | undefined {
 }
 
 export async function runDemoCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
-  let config: DemoConfig | undefined;
-  try {
-    config = parseDemoArgs(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`rcf-stream demo: ${error.message} (see rcf-stream demo --help)\n`);
-    return EXIT_USAGE;
-  }
-  if (config === undefined) {
-    io.stdout.write(DEMO_HELP);
-    return EXIT_OK;
-  }
+  const config = await readCommandSettings('demo', DEMO_HELP, io, () => parseDemoArgs(argv));
+  if (typeof config === 'number') return config;
 
   let detector: Detector;
   try {

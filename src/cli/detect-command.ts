@@ -50,6 +50,7 @@ import {
   processIo,
   stringOption,
   type CliIo,
+  readCommandSettings,
 } from './args.js';
 import { ByteTextBuilder, OutputSink, formatNotification } from './output.js';
 import { ProgressBar } from './progress.js';
@@ -762,18 +763,8 @@ export function formatSummary(s: DetectStats, keyed: boolean): string {
 }
 
 export async function runDetectCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
-  let config: DetectConfig | undefined;
-  try {
-    config = parseDetectArgs(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`rcf-stream detect: ${error.message} (see rcf-stream detect --help)\n`);
-    return EXIT_USAGE;
-  }
-  if (config === undefined) {
-    io.stdout.write(DETECT_HELP);
-    return EXIT_OK;
-  }
+  const config = await readCommandSettings('detect', DETECT_HELP, io, () => parseDetectArgs(argv));
+  if (typeof config === 'number') return config;
   return (await runDetect(config, io)).exitCode;
 }
 

@@ -3,25 +3,15 @@
  * file only reads the configuration, wires signals and maps the outcome to an
  * exit status: 0 after a graceful stop, 1 after a failure, 2 for bad options.
  */
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, processIo, type CliIo } from './args.js';
-import { loadServiceConfig, RUN_HELP, type ServiceConfig } from '../service/config.js';
+import { EXIT_FAILURE, EXIT_OK, processIo, readCommandSettings, type CliIo } from './args.js';
+import { loadServiceConfig, RUN_HELP } from '../service/config.js';
 import { errorMessage } from '../aws/retry.js';
 
 export { RUN_HELP };
 
 export async function runServiceCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
-  let config: ServiceConfig | undefined;
-  try {
-    config = await loadServiceConfig(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`rcf-stream run: ${error.message} (see rcf-stream run --help)\n`);
-    return EXIT_USAGE;
-  }
-  if (config === undefined) {
-    io.stdout.write(RUN_HELP);
-    return EXIT_OK;
-  }
+  const config = await readCommandSettings('run', RUN_HELP, io, () => loadServiceConfig(argv));
+  if (typeof config === 'number') return config;
 
   // Loaded only now: the AWS SDK takes a second to load, which --help and option errors need not wait for.
   const { AnomalyService } = await import('../service/service.js');
