@@ -13,7 +13,6 @@ import { describeStrategy, graderFactory, parseThresholdStrategy, type Threshold
 import {
   EXIT_FAILURE,
   EXIT_OK,
-  EXIT_USAGE,
   UsageError,
   choiceOption,
   formatCount,
