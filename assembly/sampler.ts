@@ -2,6 +2,8 @@ import { JavaRandom } from './java-random';
 import { lnCorrect } from './ln';
 
 const TWO_POW_MINUS_48: f64 = 1.0 / 281474976710656.0;
+/** Updates per epoch of the rejection bound; shorter epochs keep maxGrowth near 1. */
+const EPOCH: i64 = 256;
 
 /**
  * A shared, conservative bound that lets full samplers reject without the second log.
@@ -15,17 +17,21 @@ export class RejectionBound {
   epoch: i32 = 0;
   refSeq: i64 = 0;
   growth: f64 = 0;
+  /** The largest growth within an epoch, exp(EPOCH·λ): lets a sampler reject on u alone. */
+  maxGrowth: f64 = 0;
   lambda: f64 = 0;
 
-  /** Sets the factor for update `seq`; starts a new epoch every 1024 updates. */
+  /** Sets the factor for update `seq`; starts a new epoch every EPOCH updates. */
   prepare(seq: i64, lambda: f64): void {
     this.lambda = lambda;
-    if (seq - this.refSeq >= 1024 || seq < this.refSeq) {
+    if (seq - this.refSeq >= EPOCH || seq < this.refSeq) {
       this.refSeq = seq;
       this.epoch++;
     }
     // Disabled (never rejects early) when |decay| is too large for the margin.
-    this.growth = Math.abs(<f64>seq * lambda) < 1e6 ? Math.exp(<f64>(seq - this.refSeq) * lambda) : Infinity;
+    const enabled = Math.abs(<f64>seq * lambda) < 1e6;
+    this.growth = enabled ? Math.exp(<f64>(seq - this.refSeq) * lambda) : Infinity;
+    this.maxGrowth = enabled ? Math.exp(<f64>EPOCH * lambda) : Infinity;
   }
 
   /** The per-sampler part for root weight w, with the margin. */
@@ -49,6 +55,7 @@ export class Sampler {
   private boundWeight: f32 = NaN;
   private boundEpoch: i32 = -1;
   private boundBase: f64 = 0;
+  private boundU: f64 = 0;
 
   constructor(readonly capacity: i32, private readonly rng: JavaRandom) {
     this.weight = new StaticArray<f32>(capacity);
@@ -86,10 +93,9 @@ export class Sampler {
     let u = this.draw();
     while (u == 0) u = this.draw();
     const decay = <f64>(-seq) * lambda;
-    const y = -Math.log(u);
     this.evictedRef = -1;
     if (this.size < this.capacity) {
-      this.acceptedWeight = this.weightFor(u, decay, y);
+      this.acceptedWeight = this.weightFor(u, decay, -Math.log(u));
       this.draw(); // the accept draw: always below the accept probability 1, still consumed
       return true;
     }
@@ -98,7 +104,11 @@ export class Sampler {
       this.boundWeight = root;
       this.boundEpoch = bound.epoch;
       this.boundBase = bound.base(root);
+      // u below this means -ln u > base·maxGrowth (with margin) >= base·growth: reject.
+      this.boundU = Math.exp(-this.boundBase * bound.maxGrowth * (1.0 + 1e-9));
     }
+    if (u < this.boundU) return false;
+    const y = -Math.log(u);
     if (y > this.boundBase * bound.growth) return false;
     const w = this.weightFor(u, decay, y);
     if (!(w < root)) return false;
