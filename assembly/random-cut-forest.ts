@@ -1,7 +1,7 @@
 import { JavaRandom } from './java-random';
 import { lnTable } from './ln';
 import { PointStore } from './point-store';
-import { lookupQuad, quadDepthB, quadDepthC, quadDepthD, RandomCutTree } from './random-cut-tree';
+import { lookupQuad, NONE, quadDepthB, quadDepthC, quadDepthD, RandomCutTree } from './random-cut-tree';
 import { RejectionBound, Sampler } from './sampler';
 
 // The Random Cut Forest of rcf-algorithm.md §4–7, the twin of src/engine/ts. Inputs are
@@ -29,6 +29,8 @@ export class RandomCutForest {
   private readonly pathB: StaticArray<i32>;
   private readonly pathC: StaticArray<i32>;
   private readonly pathD: StaticArray<i32>;
+  /** Trees that accepted the current update's point (scratch). */
+  private readonly accepted: StaticArray<i32>;
 
   constructor(
     readonly numberOfTrees: i32,
@@ -60,6 +62,7 @@ export class RandomCutForest {
     this.pathB = new StaticArray<i32>(S + 1);
     this.pathC = new StaticArray<i32>(S + 1);
     this.pathD = new StaticArray<i32>(S + 1);
+    this.accepted = new StaticArray<i32>(T);
     const forestRng = new JavaRandom();
     forestRng.setSeed(seed);
     const trees = new StaticArray<RandomCutTree>(T);
@@ -176,12 +179,48 @@ export class RandomCutForest {
     const samplers = this.samplers;
     const bound = this.bound;
     bound.prepare(seq, lambda);
+    // Trees are independent, so the order of their work is free: first every sampler's
+    // decision and eviction, then the inserts, four at a time with interleaved lookups.
+    const accepted = this.accepted;
+    let n = 0;
     for (let t = 0; t < trees.length; t++) {
       const sampler = unchecked(samplers[t]);
       if (!sampler.decide(seq, lambda, bound)) continue;
       const tree = unchecked(trees[t]);
       if (sampler.evictedRef >= 0) tree.delete(sampler.evictedRef);
-      sampler.push(sampler.acceptedWeight, tree.insert(point));
+      if (tree.root == NONE) sampler.push(sampler.acceptedWeight, tree.insert(point));
+      else unchecked(accepted[n++] = t);
+    }
+    let i = 0;
+    if (n >= 4) {
+      // lookupQuad reads the query from offset 0: give it the point's own copy.
+      const q = this.candidate;
+      const pathA = this.pathA;
+      const pathB = this.pathB;
+      const pathC = this.pathC;
+      const pathD = this.pathD;
+      for (; i + 3 < n; i += 4) {
+        const ta = unchecked(accepted[i]);
+        const tb = unchecked(accepted[i + 1]);
+        const tc = unchecked(accepted[i + 2]);
+        const td = unchecked(accepted[i + 3]);
+        const a = unchecked(trees[ta]);
+        const b = unchecked(trees[tb]);
+        const cc = unchecked(trees[tc]);
+        const d = unchecked(trees[td]);
+        const ha = lookupQuad(a, b, cc, d, q, pathA, pathB, pathC, pathD);
+        const hb = quadDepthB;
+        const hc = quadDepthC;
+        const hd = quadDepthD;
+        unchecked(samplers[ta]).push(unchecked(samplers[ta]).acceptedWeight, a.insertAlong(point, pathA, ha));
+        unchecked(samplers[tb]).push(unchecked(samplers[tb]).acceptedWeight, b.insertAlong(point, pathB, hb));
+        unchecked(samplers[tc]).push(unchecked(samplers[tc]).acceptedWeight, cc.insertAlong(point, pathC, hc));
+        unchecked(samplers[td]).push(unchecked(samplers[td]).acceptedWeight, d.insertAlong(point, pathD, hd));
+      }
+    }
+    for (; i < n; i++) {
+      const t = unchecked(accepted[i]);
+      unchecked(samplers[t]).push(unchecked(samplers[t]).acceptedWeight, unchecked(trees[t]).insert(point));
     }
     store.discardIfUnused(point);
   }

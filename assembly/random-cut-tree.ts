@@ -301,8 +301,14 @@ export class RandomCutTree {
       this.root = ~l;
       return l;
     }
-    const path = this.path;
-    const h = this.lookup(coords, po);
+    return this.insertAlong(point, this.path, this.lookup(coords, po));
+  }
+
+  /** insert() for a non-empty tree whose lookup of the point is already in path (leaf at depth h). */
+  insertAlong(point: i32, path: StaticArray<i32>, h: i32): i32 {
+    const D = this.dimensions;
+    const coords = this.store.coords;
+    const po = point * D;
     const leaf = ~unchecked(path[h]);
     if (this.store.equals(unchecked(this.leafPoint[leaf]), coords, po)) {
       unchecked(this.leafMass[leaf] += 1);
