@@ -15,10 +15,7 @@ export { LIMITS, type EngineName, type ForestConfig, type ForestOptions } from '
 
 /** Creates a forest. The WASM kernel is compiled once per process and shared by all forests. */
 export async function createForest(options: ForestOptions): Promise<Forest> {
-  const { engine, ...config } = resolveOptions(options);
-  if (engine === 'ts') return new Forest(new TsEngine(config), 'ts');
-  const kernel = await loadKernel();
-  return new Forest(new WasmEngine(kernel, config), 'wasm');
+  return createForestSync(options); // validates first, then compiles the kernel on first use
 }
 
 /** Synchronous variant (the kernel is small enough to compile synchronously in Node). */
@@ -33,7 +30,6 @@ export function createForestSync(options: ForestOptions): Forest {
  * Corrupt, truncated or incompatible input throws a SnapshotError; it never yields a model.
  */
 export async function restoreForest(bytes: Uint8Array, options: { engine?: EngineName } = {}): Promise<Forest> {
-  if (options.engine === undefined || options.engine === 'wasm') await loadKernel();
   return restoreForestSync(bytes, options);
 }
 
