@@ -5,15 +5,15 @@ import { DEFAULT_COUNT, DEFAULT_OUTLIER_RATE, DEFAULT_SEED, writeNdjson } from '
 import {
   EXIT_FAILURE,
   EXIT_OK,
-  EXIT_USAGE,
-  UsageError,
   formatCount,
   integerOption,
   numberOption,
   parseCommandArgs,
   processIo,
+  readCommandSettings,
   stringOption,
   type CliIo,
+  type Parsed,
 } from './args.js';
 
 export const GENERATE_HELP = `Usage: rcf-stream generate [options]
@@ -47,33 +47,41 @@ const GENERATE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** The generator's settings, shared with `generate --to-kinesis` (kinesis-producer.ts). */
+export interface GeneratorSettings {
+  count: number;
+  seed: number;
+  outlierRate: number;
+  labels: boolean;
+  rate: number | undefined;
+  quiet: boolean;
+}
+
+/** Reads the generator's options from parsed argv; throws UsageError. */
+export function readGeneratorSettings(values: Parsed['values']): GeneratorSettings {
+  const countText = stringOption(values, 'count');
+  return {
+    count: countText === 'inf' || countText === 'infinite' ? Infinity : (integerOption(values, 'count', 0, Number.MAX_SAFE_INTEGER) ?? DEFAULT_COUNT),
+    seed: integerOption(values, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) ?? DEFAULT_SEED,
+    outlierRate: numberOption(values, 'outlier-rate', 0, 1) ?? DEFAULT_OUTLIER_RATE,
+    labels: values.labels === true,
+    rate: numberOption(values, 'rate', Number.MIN_VALUE),
+    quiet: values.quiet === true,
+  };
+}
+
 export async function runGenerateCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   // The Kinesis producer loads the AWS SDK, so only when asked for.
   if (argv.some((a) => a === '--to-kinesis' || a.startsWith('--to-kinesis='))) {
     const { runKinesisProducerCommand } = await import('./kinesis-producer.js');
     return runKinesisProducerCommand(argv, io);
   }
-  let count: number;
-  let rate: number | undefined;
-  let seed: number;
-  let outlierRate: number;
-  let values;
-  try {
-    ({ values } = parseCommandArgs(argv, GENERATE_OPTIONS, 0));
-    if (values.help === true) {
-      io.stdout.write(GENERATE_HELP);
-      return EXIT_OK;
-    }
-    const countText = stringOption(values, 'count');
-    count = countText === 'inf' || countText === 'infinite' ? Infinity : (integerOption(values, 'count', 0, Number.MAX_SAFE_INTEGER) ?? DEFAULT_COUNT);
-    rate = numberOption(values, 'rate', Number.MIN_VALUE);
-    seed = integerOption(values, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) ?? DEFAULT_SEED;
-    outlierRate = numberOption(values, 'outlier-rate', 0, 1) ?? DEFAULT_OUTLIER_RATE;
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr.write(`rcf-stream generate: ${error.message} (see rcf-stream generate --help)\n`);
-    return EXIT_USAGE;
-  }
+  const settings = await readCommandSettings('generate', GENERATE_HELP, io, () => {
+    const { values } = parseCommandArgs(argv, GENERATE_OPTIONS, 0);
+    return values.help === true ? undefined : readGeneratorSettings(values);
+  });
+  if (typeof settings === 'number') return settings;
+  const { count, seed, outlierRate, labels, rate, quiet } = settings;
 
   // Ctrl-C ends an endless (or slow) stream cleanly, with its summary.
   const abort = new AbortController();
@@ -81,8 +89,8 @@ export async function runGenerateCommand(argv: string[], io: CliIo = processIo()
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const summary = await writeNdjson(io.stdout, { count, seed, outlierRate, labels: values.labels === true }, { rate, signal: abort.signal });
-    if (values.quiet !== true) {
+    const summary = await writeNdjson(io.stdout, { count, seed, outlierRate, labels }, { rate, signal: abort.signal });
+    if (!quiet) {
       const ending = summary.stoppedBy === 'closed' ? '; output closed early' : summary.stoppedBy === 'aborted' ? '; interrupted' : '';
       io.stderr.write(`rcf-stream generate: ${formatCount(summary.records)} records (${formatCount(summary.outliers)} injected outliers)${ending}\n`);
     }

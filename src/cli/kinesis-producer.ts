@@ -10,7 +10,7 @@
  */
 import { createKinesisClient, type AwsConfig } from '../aws/clients.js';
 import { KinesisSink, KinesisSinkError, type KinesisSinkStats, type SinkEntry } from '../aws/kinesis-sink.js';
-import { DEFAULT_COUNT, DEFAULT_OUTLIER_RATE, DEFAULT_SEED, TemperatureSeries, formatNdjsonLine } from '../generate/temperature.js';
+import { TemperatureSeries, formatNdjsonLine } from '../generate/temperature.js';
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -18,13 +18,13 @@ import {
   UsageError,
   formatCount,
   integerOption,
-  numberOption,
   parseCommandArgs,
   processIo,
   stringOption,
   type CliIo,
 } from './args.js';
 import { errorMessage } from '../aws/retry.js';
+import { readGeneratorSettings } from './generate-command.js';
 
 export const KINESIS_PRODUCER_HELP = `
 To Kinesis (instead of stdout)
@@ -137,8 +137,7 @@ export async function runKinesisProducerCommand(argv: string[], io: CliIo = proc
     }
     const stream = stringOption(values, 'to-kinesis')?.trim();
     if (!stream) throw new UsageError('--to-kinesis needs a stream name or ARN');
-    const countText = stringOption(values, 'count');
-    const count = countText === 'inf' || countText === 'infinite' ? Infinity : (integerOption(values, 'count', 0, Number.MAX_SAFE_INTEGER) ?? DEFAULT_COUNT);
+    const generator = readGeneratorSettings(values);
     const aws: AwsConfig = {};
     const endpoint = stringOption(values, 'kinesis-endpoint')?.trim() || process.env['RCF_KINESIS_ENDPOINT'];
     if (endpoint) aws.endpoints = { kinesis: endpoint };
@@ -147,20 +146,19 @@ export async function runKinesisProducerCommand(argv: string[], io: CliIo = proc
     options = {
       stream,
       aws,
-      count,
-      seed: integerOption(values, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) ?? DEFAULT_SEED,
-      outlierRate: numberOption(values, 'outlier-rate', 0, 1) ?? DEFAULT_OUTLIER_RATE,
-      labels: values.labels === true,
+      count: generator.count,
+      seed: generator.seed,
+      outlierRate: generator.outlierRate,
+      labels: generator.labels,
       batchSize: integerOption(values, 'batch', 1, 500) ?? 500,
     };
-    const rate = numberOption(values, 'rate', Number.MIN_VALUE);
-    if (rate !== undefined) options.rate = rate;
+    if (generator.rate !== undefined) options.rate = generator.rate;
     const pk = stringOption(values, 'partition-key');
     if (pk !== undefined) {
       if (pk.length < 1 || [...pk].length > 256) throw new UsageError('--partition-key must be 1-256 characters');
       options.partitionKey = pk;
     }
-    quiet = values.quiet === true;
+    quiet = generator.quiet;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     io.stderr.write(`rcf-stream generate: ${error.message} (see rcf-stream generate --help)\n`);
