@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateTopicCommand, SubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createSnsClient } from '../../src/aws/clients.js';
 import { SnsNotifier } from '../../src/aws/sns-notifier.js';
+import { receiveAll, topicWithQueue } from '../support/sns-sqs.js';
 import { freePort, localAwsConfig, motoServerUnavailableReason, startMotoServer, waitFor, type LocalServer } from '../support/local-aws.js';
 
 const skipReason = motoServerUnavailableReason();
@@ -31,46 +32,14 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-interface Delivered {
-  Message: string;
-  Subject?: string;
-  MessageAttributes?: Record<string, { Type: string; Value: string }>;
-}
-
-/** A topic with an SQS queue subscribed (SNS JSON envelope delivery). */
-async function topicWithQueue(name: string): Promise<{ topicArn: string; queueUrl: string }> {
-  const topicArn = (await sns.send(new CreateTopicCommand({ Name: name }))).TopicArn!;
-  const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-q` }))).QueueUrl!;
-  const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!['QueueArn']!;
-  await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: queueArn }));
-  return { topicArn, queueUrl };
-}
-
-async function receiveAll(queueUrl: string, expected: number, timeoutMs = 10_000): Promise<Delivered[]> {
-  const out: Delivered[] = [];
-  await waitFor(
-    async () => {
-      const res = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
-      for (const m of res.Messages ?? []) out.push(JSON.parse(m.Body!) as Delivered);
-      if (res.Messages?.length) {
-        await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: res.Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
-      }
-      return out.length >= expected;
-    },
-    timeoutMs,
-    `${expected} SQS messages`,
-  );
-  return out;
-}
-
 describe.skipIf(skipReason !== undefined)('SnsNotifier (moto_server)', () => {
   it('publishes the message with subject and typed message attributes', async () => {
-    const { topicArn, queueUrl } = await topicWithQueue('anomalies');
+    const { topicArn, queueUrl } = await topicWithQueue(sns, sqs, 'anomalies');
     const notifier = new SnsNotifier({ client: sns, topicArn });
     const message = 'Anomaly detected: Time=2024-01-01T00:00:00Z, Value=42.500000, Score=3.250000';
     expect(notifier.notify({ message, subject: 'Anomaly\nin stream', attributes: { Score: 3.25, Value: 42.5, Time: '2024-01-01T00:00:00Z', Stream: 'in' } })).toBe('queued');
     expect(await notifier.flush(5_000)).toBe(true);
-    const [got] = await receiveAll(queueUrl, 1);
+    const [got] = await receiveAll(sqs, queueUrl, 1);
     expect(got!.Message).toBe(message);
     expect(got!.Subject).toBe('Anomaly in stream');
     expect(got!.MessageAttributes).toEqual({
@@ -84,14 +53,14 @@ describe.skipIf(skipReason !== undefined)('SnsNotifier (moto_server)', () => {
   });
 
   it('rate-limits and sends one summary per window for the suppressed notifications', async () => {
-    const { topicArn, queueUrl } = await topicWithQueue('ratelimited');
+    const { topicArn, queueUrl } = await topicWithQueue(sns, sqs, 'ratelimited');
     const notifier = new SnsNotifier({ client: sns, topicArn, ratePerWindow: 3, windowMs: 1_500 });
     const outcomes = Array.from({ length: 10 }, (_, i) =>
       notifier.notify({ message: `Anomaly detected: Time=t${i}, Value=1.000000, Score=${i}.000000`, attributes: { Score: i } }),
     );
     expect(outcomes.filter((o) => o === 'queued')).toHaveLength(3);
     expect(outcomes.filter((o) => o === 'suppressed')).toHaveLength(7);
-    const msgs = await receiveAll(queueUrl, 4, 10_000);
+    const msgs = await receiveAll(sqs, queueUrl, 4, 10_000);
     const summary = msgs.find((m) => m.MessageAttributes?.['Type']?.Value === 'suppression-summary')!;
     expect(summary.Message).toBe('7 further anomalies suppressed in the last 1.5 s; highest score 9.000000');
     expect(summary.MessageAttributes!['SuppressedCount']).toEqual({ Type: 'Number', Value: '7' });
@@ -101,13 +70,13 @@ describe.skipIf(skipReason !== undefined)('SnsNotifier (moto_server)', () => {
   });
 
   it('summary wording for the default one-minute window, sent on close', async () => {
-    const { topicArn, queueUrl } = await topicWithQueue('closing');
+    const { topicArn, queueUrl } = await topicWithQueue(sns, sqs, 'closing');
     const notifier = new SnsNotifier({ client: sns, topicArn, ratePerWindow: 1 });
     notifier.notify({ message: 'first', score: 1 });
     notifier.notify({ message: 'second', score: 5.5 });
     notifier.notify({ message: 'third', score: 2 });
     await notifier.close(5_000);
-    const msgs = await receiveAll(queueUrl, 2);
+    const msgs = await receiveAll(sqs, queueUrl, 2);
     expect(msgs.map((m) => m.Message).sort()).toEqual(['2 further anomalies suppressed in the last minute; highest score 5.500000', 'first']);
   });
 });

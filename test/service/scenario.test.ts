@@ -6,8 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { CreateTopicCommand, SubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { receiveAll, topicWithQueue } from '../support/sns-sqs.js';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createKinesisClient, createS3Client, createSnsClient } from '../../src/aws/clients.js';
@@ -24,7 +25,6 @@ import {
   runToEnd,
   startKinesalite,
   startMotoServer,
-  waitFor,
   type LocalServer,
 } from './support.js';
 
@@ -55,37 +55,11 @@ afterAll(async () => {
   await Promise.all([kinesalite?.stop(), moto?.stop()]);
 });
 
-interface Delivered {
-  Message: string;
-  Subject?: string;
-  MessageAttributes?: Record<string, { Type: string; Value: string }>;
-}
-
-async function receiveAll(queueUrl: string, expected: number, timeoutMs = 10_000): Promise<Delivered[]> {
-  const out: Delivered[] = [];
-  await waitFor(
-    async () => {
-      const res = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
-      for (const m of res.Messages ?? []) out.push(JSON.parse(m.Body!) as Delivered);
-      if (res.Messages?.length) {
-        await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: res.Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
-      }
-      return out.length >= expected;
-    },
-    timeoutMs,
-    `${expected} SQS messages`,
-  );
-  return out;
-}
-
 describe.skipIf(skipReason !== undefined)('reference scenario (kinesalite + moto_server)', () => {
   it('generator -> In-RCFData-Stream -> run -> Out-RCFData-Stream + SNS message; checkpoint in S3', async () => {
     await createStream(kinesis, 'In-RCFData-Stream', 2);
     await createStream(kinesis, 'Out-RCFData-Stream', 1);
-    const topicArn = (await sns.send(new CreateTopicCommand({ Name: 'anomaly_detection' }))).TopicArn!;
-    const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'anomaly-subscriber' }))).QueueUrl!;
-    const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!['QueueArn']!;
-    await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: queueArn }));
+    const { topicArn, queueUrl } = await topicWithQueue(sns, sqs, 'anomaly_detection', 'anomaly-subscriber');
     await s3.send(new CreateBucketCommand({ Bucket: 'rcf-checkpoints' }));
 
     const count = 4000;
@@ -112,7 +86,7 @@ describe.skipIf(skipReason !== undefined)('reference scenario (kinesalite + moto
 
     // SNS: 10 per minute by default, then one summary of the suppressed ones (sent at stop).
     expect(r.stats.notifications).toEqual({ queued: 10, suppressed: out.length - 10, dropped: 0 });
-    const messages = await receiveAll(queueUrl, 11);
+    const messages = await receiveAll(sqs, queueUrl, 11);
     const alarms = messages.filter((m) => m.Subject === 'Anomaly detected');
     expect(alarms).toHaveLength(10);
     const first = out[0]!;
