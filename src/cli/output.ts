@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { drained } from '../util/streams.js';
 
 /** Errors meaning nobody reads the output any more. */
 const CLOSED_CODES = new Set(['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
@@ -59,17 +60,7 @@ export class OutputSink {
   async drain(): Promise<void> {
     const stream = this.#stream;
     if (!this.needsDrain) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        stream.off('drain', done);
-        stream.off('close', done);
-        stream.off('error', done);
-        resolve();
-      };
-      stream.on('drain', done);
-      stream.on('close', done);
-      stream.on('error', done);
-    });
+    await drained(stream);
   }
 
   /** Flushes everything; ends the stream when it is a file we opened. */

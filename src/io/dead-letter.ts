@@ -13,6 +13,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { drained } from '../util/streams.js';
 
 export const DEFAULT_MAX_INPUT_BYTES = 64 * 1024;
 
@@ -134,17 +135,7 @@ export class DeadLetterWriter {
   async drain(): Promise<void> {
     const stream = this.#stream;
     if (!stream.writableNeedDrain || this.#error !== undefined) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        stream.off('drain', done);
-        stream.off('close', done);
-        stream.off('error', done);
-        resolve();
-      };
-      stream.on('drain', done);
-      stream.on('close', done);
-      stream.on('error', done);
-    });
+    await drained(stream);
   }
 
   /** Flushes everything written and ends the stream (unless endOnClose is false). Rejects with any write error. */
