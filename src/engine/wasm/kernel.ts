@@ -32,7 +32,6 @@ export class Kernel {
   private ioLength = 0;
   private ioView: Float64Array = new Float64Array(0);
   private buffer: ArrayBuffer | null = null;
-  forestsAlive = 0;
 
   constructor(
     readonly exports: KernelExports,

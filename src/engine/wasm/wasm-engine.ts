@@ -20,7 +20,6 @@ export class WasmEngine implements ForestEngine {
     this.handle = kernel.exports.createForest(
       c.numberOfTrees, c.sampleSize, c.baseDimensions, c.shingleSize, c.timeDecay, c.outputAfter, c.seedHi, c.seedLo,
     );
-    kernel.forestsAlive++;
   }
 
   get binaryId(): string {
@@ -100,6 +99,5 @@ export class WasmEngine implements ForestEngine {
     if (this.disposed) return;
     this.disposed = true;
     this.kernel.exports.disposeForest(this.handle);
-    this.kernel.forestsAlive--;
   }
 }
