@@ -107,6 +107,8 @@ export interface KinesisSourceStats {
   shardsReading: number;
   shardsWaiting: number;
   shardsFinished: number;
+  /** Shard readers parked right now because their read-ahead buffer is full (backpressure at work). */
+  shardsWaitingForSpace: number;
   listShardsCalls: number;
   getShardIteratorCalls: number;
   getRecordsCalls: number;
@@ -208,7 +210,7 @@ export class KinesisSource {
   private syncInFlight: Promise<void> | undefined;
   private initial: Checkpoint | undefined;
   private discovered = false;
-  private readonly counters: Omit<KinesisSourceStats, 'shardsReading' | 'shardsWaiting' | 'shardsFinished' | 'millisBehindLatest'> = {
+  private readonly counters: Omit<KinesisSourceStats, 'shardsReading' | 'shardsWaiting' | 'shardsFinished' | 'shardsWaitingForSpace' | 'millisBehindLatest'> = {
     listShardsCalls: 0,
     getShardIteratorCalls: 0,
     getRecordsCalls: 0,
@@ -279,12 +281,14 @@ export class KinesisSource {
     let reading = 0;
     let waiting = 0;
     let finished = 0;
+    let parked = 0;
     for (const s of this.shards.values()) {
+      if (s.spaceWaiter !== undefined) parked++;
       if (s.status === 'reading') reading++;
       else if (s.status === 'waiting') waiting++;
       else finished++;
     }
-    return { ...this.counters, shardsReading: reading, shardsWaiting: waiting, shardsFinished: finished, millisBehindLatest: { ...this.behind } };
+    return { ...this.counters, shardsReading: reading, shardsWaiting: waiting, shardsFinished: finished, shardsWaitingForSpace: parked, millisBehindLatest: { ...this.behind } };
   }
 
   /**

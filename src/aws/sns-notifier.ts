@@ -40,7 +40,15 @@ export interface SnsNotifierOptions {
   random?: () => number;
   /** Clock (tests). */
   now?: () => number;
+  /** One-shot timer for the end of a suppression window, returning its cancel function (tests). Default an unref'd setTimeout. */
+  setTimer?: (callback: () => void, ms: number) => () => void;
 }
+
+const defaultTimer = (callback: () => void, ms: number): (() => void) => {
+  const timer = setTimeout(callback, ms);
+  timer.unref(); // a pending summary never keeps the process alive; close() sends it
+  return () => clearTimeout(timer);
+};
 
 export interface SnsNotifierStats {
   published: number;
@@ -87,7 +95,8 @@ export class SnsNotifier {
   private lastRefill: number;
   private suppressedInWindow = 0;
   private highestSuppressedScore: number | undefined;
-  private windowTimer: NodeJS.Timeout | undefined;
+  private cancelWindowTimer: (() => void) | undefined;
+  private readonly setTimer: (callback: () => void, ms: number) => () => void;
   private closed = false;
   private readonly abort = new AbortController();
   private wakePublisher: (() => void) | undefined;
@@ -107,6 +116,7 @@ export class SnsNotifier {
     this.log = opts.logger ?? {};
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
+    this.setTimer = opts.setTimer ?? defaultTimer;
     this.tokens = this.rate;
     this.lastRefill = this.now();
     this.loop = this.publishLoop();
@@ -155,7 +165,8 @@ export class SnsNotifier {
     if (this.closed) return this.loop;
     this.emitSummary();
     this.closed = true;
-    if (this.windowTimer) clearTimeout(this.windowTimer);
+    this.cancelWindowTimer?.();
+    this.cancelWindowTimer = undefined;
     await this.flush(timeoutMs);
     this.counters.dropped += this.queue.length;
     this.queue.length = 0;
@@ -186,12 +197,11 @@ export class SnsNotifier {
       this.highestSuppressedScore = score;
     }
     // The first suppression opens a window; its end publishes one summary for all of it.
-    if (this.windowTimer === undefined) {
-      this.windowTimer = setTimeout(() => {
-        this.windowTimer = undefined;
+    if (this.cancelWindowTimer === undefined) {
+      this.cancelWindowTimer = this.setTimer(() => {
+        this.cancelWindowTimer = undefined;
         this.emitSummary();
       }, this.windowMs);
-      this.windowTimer.unref();
     }
   }
 
