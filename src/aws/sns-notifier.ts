@@ -10,6 +10,7 @@
  * dropped and counted, so detection keeps its pace.
  */
 import { PublishCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
+import { wellFormedText } from './notification-text.js';
 import { backoffDelay, classifyError, errorMessage, errorName, sleep, type BackoffOptions, type Logger } from './retry.js';
 
 export interface Notification {
@@ -234,12 +235,13 @@ export class SnsNotifier {
         attributes[name] = { DataType: 'Number', StringValue: String(value) };
       } else {
         // NaN/Infinity are not valid SNS Numbers; keep them readable as text.
-        const text = String(value);
+        const text = wellFormedText(String(value));
         if (text === '') continue; // SNS rejects empty attribute values
         attributes[name] = { DataType: 'String', StringValue: text };
       }
     }
-    const q: QueuedMessage = { message: truncateUtf8(n.message === '' ? '(empty)' : n.message, MAX_MESSAGE_BYTES), attributes };
+    // A lone surrogate cannot be URI-encoded: the SDK would throw URIError and the notification be lost.
+    const q: QueuedMessage = { message: truncateUtf8(n.message === '' ? '(empty)' : wellFormedText(n.message), MAX_MESSAGE_BYTES), attributes };
     if (n.subject !== undefined) {
       const subject = sanitizeSubject(n.subject);
       if (subject !== '') q.subject = subject;

@@ -52,6 +52,18 @@ describe.skipIf(skipReason !== undefined)('SnsNotifier (moto_server)', () => {
     expect(notifier.stats()).toMatchObject({ published: 1, suppressed: 0, dropped: 0, failed: 0, queued: 0 });
   });
 
+  it('publishes text with lone surrogates as well-formed text instead of losing it (URIError)', async () => {
+    const { topicArn, queueUrl } = await topicWithQueue(sns, sqs, 'surrogates');
+    const notifier = new SnsNotifier({ client: sns, topicArn });
+    notifier.notify({ message: 'Anomaly detected: Time=x\ud800y, Value=1.000000, Score=4.000000', attributes: { Score: 4, Key: 'k\udc00' } });
+    expect(await notifier.flush(5_000)).toBe(true);
+    const [got] = await receiveAll(sqs, queueUrl, 1);
+    expect(got!.Message).toBe('Anomaly detected: Time=x\ufffdy, Value=1.000000, Score=4.000000');
+    expect(got!.MessageAttributes!['Key']).toEqual({ Type: 'String', Value: 'k\ufffd' });
+    await notifier.close();
+    expect(notifier.stats()).toMatchObject({ published: 1, failed: 0, dropped: 0 });
+  });
+
   it('rate-limits and sends one summary per window for the suppressed notifications (injected clock and timer)', async () => {
     const { topicArn, queueUrl } = await topicWithQueue(sns, sqs, 'ratelimited');
     let now = 0;
