@@ -22,6 +22,7 @@ import {
   CheckpointConflictError,
   CheckpointCorruptError,
   validateShards,
+  validateStream,
   validateUpdatedAt,
   type Checkpoint,
   type CheckpointStore,
@@ -112,6 +113,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       modelsLength: { N: String(models ? models.byteLength : -1) },
       writeToken: { S: writeToken },
     };
+    if (cp.stream !== undefined) item['stream'] = { S: cp.stream };
     // Empty binary values are not accepted everywhere; modelsLength 0 restores them.
     if (models !== undefined && models.byteLength > 0) item['models'] = { B: models };
     try {
@@ -196,6 +198,8 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
       shards: validateShards(shards, this.location),
       updatedAt: validateUpdatedAt(item['updatedAt']?.S, this.location),
     };
+    const stream = validateStream(item['stream']?.S, this.location);
+    if (stream !== undefined) cp.stream = stream;
     const modelsLength = Number(item['modelsLength']?.N ?? '-1');
     const stored = item['models']?.B;
     if (!Number.isInteger(modelsLength) || modelsLength < -1) throw new CheckpointCorruptError(this.location, 'modelsLength is invalid');

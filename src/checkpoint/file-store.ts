@@ -6,7 +6,16 @@
 import { open, readFile, rename, unlink, readdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { decodeCheckpoint, encodeCheckpoint, type Checkpoint, type CheckpointStore } from './checkpoint-store.js';
+import { decodeCheckpoint, encodeCheckpoint, streamNameOf, type Checkpoint, type CheckpointStore } from './checkpoint-store.js';
+
+/**
+ * The default checkpoint file for an input stream (name or ARN):
+ * `./rcf-stream-NAME.checkpoint`, so apps started in one directory for
+ * different streams never share one.
+ */
+export function defaultCheckpointPath(stream: string): string {
+  return `./rcf-stream-${streamNameOf(stream).replace(/[^A-Za-z0-9._-]/g, '_')}.checkpoint`;
+}
 
 export interface FileCheckpointStoreOptions {
   /** Path of the checkpoint file; its directory must exist. */

@@ -42,6 +42,7 @@ import { KinesisSink, MAX_RECORD_BYTES, type KinesisSinkStats, type SinkEntry } 
 import { SnsNotifier, type Notification, type SnsNotifierStats } from '../aws/sns-notifier.js';
 import { classifyError, errorMessage } from '../aws/retry.js';
 import {
+  bindCheckpointToStream,
   CheckpointConflictError,
   DynamoDbCheckpointStore,
   FileCheckpointStore,
@@ -275,7 +276,9 @@ export class AnomalyService {
     if (sns) clients.push(sns);
     let dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
     try {
-      const store = options.store ?? openStore(config.checkpoint, aws, clients);
+      const unbound = options.store ?? openStore(config.checkpoint, aws, clients);
+      // Positions and models belong to one stream: stamp it on save, refuse another stream's checkpoint on load.
+      const store = unbound && bindCheckpointToStream(unbound, config.input.streamArn ?? config.input.streamName!, describeCheckpoint(config.checkpoint, options.store !== undefined));
       if (config.deadLetterFile !== undefined) {
         const stream = createWriteStream(config.deadLetterFile, { flags: 'a' });
         await Promise.race([once(stream, 'open'), once(stream, 'error').then(([e]) => Promise.reject(e as Error))]);

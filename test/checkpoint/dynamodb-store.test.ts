@@ -44,6 +44,8 @@ describe('DynamoDbCheckpointStore (dynalite)', () => {
     expect(await store('app-roundtrip').load()).toEqual(cp(3));
     await fresh.save(cp(4, new Uint8Array(0)));
     expect((await store('app-roundtrip').load())!.models).toEqual(new Uint8Array(0));
+    await fresh.save({ ...cp(5), stream: 'arn:aws:kinesis:us-east-1:123456789012:stream/in' });
+    expect((await store('app-roundtrip').load())!.stream).toBe('arn:aws:kinesis:us-east-1:123456789012:stream/in');
   });
 
   it('detects a second writer with a conditional write', async () => {
