@@ -275,10 +275,11 @@ export class AnomalyService {
     const sns = config.snsTopicArn !== undefined ? createSnsClient(aws) : undefined;
     if (sns) clients.push(sns);
     let dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
+    let store: CheckpointStore | undefined;
     try {
       const unbound = options.store ?? openStore(config.checkpoint, aws, clients);
       // Positions and models belong to one stream: stamp it on save, refuse another stream's checkpoint on load.
-      const store = unbound && bindCheckpointToStream(unbound, config.input.streamArn ?? config.input.streamName!, describeCheckpoint(config.checkpoint, options.store !== undefined));
+      store = unbound && bindCheckpointToStream(unbound, config.input.streamArn ?? config.input.streamName!, describeCheckpoint(config.checkpoint, options.store !== undefined));
       if (config.deadLetterFile !== undefined) {
         const stream = createWriteStream(config.deadLetterFile, { flags: 'a' });
         await Promise.race([once(stream, 'open'), once(stream, 'error').then(([e]) => Promise.reject(e as Error))]);
@@ -315,6 +316,7 @@ export class AnomalyService {
       service.#counters.restoredModels = restored;
       return service;
     } catch (error) {
+      await store?.close?.().catch(() => undefined); // e.g. the file store's lock
       await cleanup(dlqFile?.writer);
       throw error;
     }
@@ -386,6 +388,7 @@ export class AnomalyService {
       await this.#checkpoint('final');
     }
     if (this.#store === undefined) this.#dirty = false;
+    await this.#store?.close?.().catch((e: unknown) => this.#log.warn('closing the checkpoint store failed', { error: errorMessage(e) }));
     this.#stopTimers();
     await this.#notifier?.close(Math.min(5_000, this.#config.shutdownTimeoutMs));
     await this.#closeDeadLetters();
@@ -727,7 +730,7 @@ function openStore(spec: CheckpointSpec, aws: AwsConfig, clients: { destroy(): v
     case 'none':
       return undefined;
     case 'file':
-      return new FileCheckpointStore(spec.path);
+      return new FileCheckpointStore({ path: spec.path, lock: true }); // one service per checkpoint file
     case 'dynamodb': {
       const client: DynamoDBClient = createDynamoDbClient(aws);
       clients.push(client);

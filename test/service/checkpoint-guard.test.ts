@@ -1,6 +1,7 @@
 /**
- * A checkpoint belongs to one input stream: pointing stream B at stream A's
- * checkpoint is refused (exit 1) instead of skipping B's records with A's positions.
+ * A checkpoint belongs to one input stream and one running service: pointing
+ * stream B at stream A's checkpoint is refused instead of skipping B's records
+ * with A's positions, and a second service on a file checkpoint in use is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/aws/clients.js';
 import { FileCheckpointStore } from '../../src/checkpoint/file-store.js';
-import { createStream, localAwsConfig, putRaw, runToEnd, startKinesalite, type LocalServer } from './support.js';
+import { createStream, localAwsConfig, putRaw, runToEnd, startKinesalite, startService, type LocalServer } from './support.js';
 
 let kinesalite: LocalServer;
 let kinesis: KinesisClient;
@@ -50,5 +51,18 @@ describe('checkpoint identity (service)', () => {
     );
     // Stream A's checkpoint is left as it was.
     expect((await new FileCheckpointStore(path).load())!.stream).toBe('ident-a');
+  });
+
+  it('a second service on a file checkpoint in use is refused; after the first stops, it runs', async () => {
+    await createStream(kinesis, 'ident-lock', 1);
+    await putRaw(kinesis, 'ident-lock', records(100));
+    const path = join(dir, 'locked.checkpoint');
+    const argv = ['--input-stream', 'ident-lock', '--kinesis-endpoint', kinesalite.endpoint, '--start-position', 'TRIM_HORIZON', '--checkpoint', `file:${path}`];
+    const first = await startService(argv, { stdout: new PassThrough() });
+    await expect(startService(argv, { stdout: new PassThrough() })).rejects.toThrow(/is in use by process \d+@.* \(lock file .*locked\.checkpoint\.lock\)/);
+    first.service.stop('test');
+    expect((await first.service.done).exitCode).toBe(0);
+    const again = await runToEnd([...argv, '--exit-when-idle', '0.5'], 30_000, { stdout: new PassThrough() });
+    expect(again.exitCode).toBe(0);
   });
 });
