@@ -47,6 +47,13 @@ export function encodeModels(detector: RecordDetector, fingerprint: string): Uin
 export interface RestoreModelOptions {
   detect: DetectConfig;
   grader: GraderFactory;
+  /** Where the bytes come from (a checkpoint location), named in errors about damaged bytes. */
+  source?: string;
+}
+
+/** The saved models are damaged: says where they came from and what is wrong. */
+export class ModelSnapshotCorruptError extends Error {
+  override readonly name = 'ModelSnapshotCorruptError';
 }
 
 /**
@@ -55,13 +62,24 @@ export interface RestoreModelOptions {
  */
 export async function decodeModels(bytes: Uint8Array, options: RestoreModelOptions): Promise<RecordDetector> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < MAGIC.length + 5 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error('checkpoint models are not an rcf-stream service snapshot');
+  const where = options.source !== undefined ? `${options.source}: ` : '';
+  const corrupt = (what: string): ModelSnapshotCorruptError => new ModelSnapshotCorruptError(`${where}checkpoint models ${what}`);
+  if (buf.length < MAGIC.length + 5 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt('are not an rcf-stream service snapshot');
   const format = buf.readUInt8(MAGIC.length);
-  if (format !== FORMAT) throw new Error(`checkpoint models have format ${format}; this build reads ${FORMAT}`);
+  if (format !== FORMAT) throw corrupt(`have format ${format}; this build reads ${FORMAT}`);
   const headerLength = buf.readUInt32BE(MAGIC.length + 1);
   const start = MAGIC.length + 5 + headerLength;
-  if (start > buf.length) throw new Error('checkpoint models: header length out of range');
-  const header = JSON.parse(buf.subarray(MAGIC.length + 5, start).toString('utf8')) as { settings?: unknown };
+  if (start > buf.length) throw corrupt(`are damaged: the settings header says ${headerLength} bytes, but only ${buf.length - MAGIC.length - 5} follow`);
+  let header: { settings?: unknown };
+  try {
+    header = JSON.parse(buf.subarray(MAGIC.length + 5, start).toString('utf8')) as { settings?: unknown };
+  } catch (e) {
+    // A raw SyntaxError ("Unexpected token") would not say which file or part is damaged.
+    throw corrupt(`are damaged: the settings header (${headerLength} bytes) is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || typeof header.settings !== 'object' || header.settings === null) {
+    throw corrupt('are damaged: the settings header has no settings object');
+  }
   const saved = JSON.stringify(header.settings);
   const wanted = modelFingerprint(options.detect);
   if (saved !== wanted) {

@@ -297,7 +297,7 @@ export class AnomalyService {
       let detector: RecordDetector | undefined;
       let restored = false;
       if (initial?.models !== undefined && !config.resetModels) {
-        detector = await decodeModels(initial.models, { detect: config.detect, grader });
+        detector = await decodeModels(initial.models, { detect: config.detect, grader, source: describeCheckpoint(config.checkpoint, options.store !== undefined) });
         restored = true;
       } else if (initial !== undefined && initial.models === undefined) {
         log.warn('checkpoint holds no models; starting new models at the saved positions');
