@@ -50,6 +50,12 @@ export interface SourceRecord {
   explicitHashKey?: string;
   data: Uint8Array;
   arrivalTime?: Date;
+  /**
+   * Set when the record starts with the KPL magic but could not be
+   * de-aggregated: the KPL error, so a dead letter can say that instead of
+   * "invalid UTF-8". The record is delivered as is (as the KCL does).
+   */
+  deaggregationError?: string;
 }
 
 export interface ShardBatch {
@@ -603,6 +609,7 @@ export class KinesisSource {
     const skipSub = s.spec.type === 'AT_SEQUENCE_NUMBER' && s.spec.sequenceNumber === seq ? s.spec.skipThroughSub : undefined;
     const base = { shardId: s.id, sequenceNumber: seq } as const;
     const arrival = r.ApproximateArrivalTimestamp;
+    let deaggregationError: string | undefined;
     if (this.opts.deaggregate && isAggregated(data)) {
       try {
         const users = deaggregate(data);
@@ -618,11 +625,13 @@ export class KinesisSource {
       } catch (e) {
         // As the KCL does: a record that only looks aggregated is passed through unchanged.
         this.counters.deaggregationErrors++;
-        this.log.warn?.('KPL de-aggregation failed; delivering the record as is', { shardId: s.id, sequenceNumber: seq, error: errorMessage(e) });
+        deaggregationError = errorMessage(e);
+        this.log.warn?.('KPL de-aggregation failed; delivering the record as is', { shardId: s.id, sequenceNumber: seq, error: deaggregationError });
       }
     }
     if (skipSub !== undefined) return; // a plain record at the resume point was already handled
     const rec: SourceRecord = { ...base, partitionKey: r.PartitionKey ?? '', data };
+    if (deaggregationError !== undefined) rec.deaggregationError = deaggregationError;
     if (arrival) rec.arrivalTime = arrival;
     out.push(rec);
   }

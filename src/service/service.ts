@@ -443,7 +443,8 @@ export class AnomalyService {
       const r = records[i]!;
       const text = decodeText(r.data);
       if (text === undefined) {
-        this.#bad(work, r, 'invalid UTF-8', 'invalid UTF-8', r.data);
+        if (r.deaggregationError !== undefined) this.#bad(work, r, `corrupt KPL aggregate: ${r.deaggregationError}`, 'corrupt KPL aggregate', r.data);
+        else this.#bad(work, r, 'invalid UTF-8', 'invalid UTF-8', r.data);
         continue;
       }
       const slot = batch.count;
@@ -511,7 +512,10 @@ export class AnomalyService {
     this.#badByKind.set(kind, (this.#badByKind.get(kind) ?? 0) + 1);
     const id = recordId(r);
     if (c.badRecords <= BAD_RECORD_LOG_LIMIT || c.badRecords % BAD_RECORD_LOG_EVERY === 0) {
-      this.#log.warn('bad record', { recordId: id, reason, total: c.badRecords });
+      // Reasons may quote record content (a value, a JSON parse message): logged only at debug level;
+      // the dead letter has the whole record anyway.
+      this.#log.warn('bad record', { recordId: id, kind, total: c.badRecords });
+      this.#log.debug('bad record reason', { recordId: id, reason });
     }
     work.deadLetters.push({ letter: { line: 0, reason, kind, input, source: id }, record: r });
   }
