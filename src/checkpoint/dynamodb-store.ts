@@ -27,7 +27,7 @@ import {
   type Checkpoint,
   type CheckpointStore,
 } from './checkpoint-store.js';
-import { sleep } from '../aws/retry.js';
+import { inAwsCall, sleep } from '../aws/retry.js';
 
 export const DYNAMODB_MAX_INLINE_MODEL_BYTES = 350 * 1024;
 /** DynamoDB's item size limit (names + values). */
@@ -131,7 +131,7 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
         }),
       );
     } catch (e) {
-      if (!(e instanceof ConditionalCheckFailedException) && (e as Error).name !== 'ConditionalCheckFailedException') throw e;
+      if (!(e instanceof ConditionalCheckFailedException) && (e as Error).name !== 'ConditionalCheckFailedException') throw inAwsCall(e, `DynamoDB PutItem ${this.location}`);
       const current = await this.getItem();
       if (current?.['writeToken']?.S === writeToken) {
         this.version = next;
@@ -172,10 +172,14 @@ export class DynamoDbCheckpointStore implements CheckpointStore {
   }
 
   private async getItem(): Promise<Record<string, AttributeValue> | undefined> {
-    const res = await this.client.send(
-      new GetItemCommand({ TableName: this.table, Key: { [this.key]: { S: this.app } }, ConsistentRead: true }),
-    );
-    return res.Item;
+    try {
+      const res = await this.client.send(
+        new GetItemCommand({ TableName: this.table, Key: { [this.key]: { S: this.app } }, ConsistentRead: true }),
+      );
+      return res.Item;
+    } catch (e) {
+      throw inAwsCall(e, `DynamoDB GetItem ${this.location}`);
+    }
   }
 
   private readVersion(item: Record<string, AttributeValue>): number {
