@@ -6,9 +6,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SDK_NODE_WARNING_SWITCH, silenceSdkNodeVersionWarning } from '../../src/cli/sdk-warnings.js';
-import { MAIN, ROOT } from './cli-support.js';
+import { MAIN, ROOT, requireBuilt } from './cli-support.js';
+
+beforeAll(() => requireBuilt());
 
 const home = mkdtempSync(join(tmpdir(), 'rcf-sdk-warn-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
