@@ -10,7 +10,9 @@
  */
 import { resolveOptions } from '../forest/options.js';
 import { snapshotDetector, restoreDetector } from '../detect/detector-snapshot.js';
-import type { GraderFactory, RecordDetector } from '../detect/detector.js';
+import { DetectionBatch, type GraderFactory, type RecordDetector } from '../detect/detector.js';
+import { createRecordDetector } from '../detect/detector-host.js';
+import { mulberry32 } from '../generate/temperature.js';
 import type { DetectConfig } from '../cli/detect-command.js';
 
 const MAGIC = Buffer.from('RCFSVC', 'latin1');
@@ -96,4 +98,27 @@ export async function decodeModels(bytes: Uint8Array, options: RestoreModelOptio
     maxKeys: detect.maxKeys,
     engine: detect.forest.engine ?? 'wasm',
   });
+}
+
+/**
+ * About how many bytes one model takes in a checkpoint once its trees are
+ * full: one model of these settings fed 3 x sampleSize points, snapshotted.
+ * An upper bound for young models, used to refuse a store too small for the
+ * models before their output is written (not after, at the next checkpoint).
+ */
+export async function estimateModelBytes(detect: DetectConfig): Promise<number> {
+  const forest = resolveOptions(detect.forest);
+  const detector = await createRecordDetector({ forest: detect.forest, threshold: detect.threshold, attribution: false, keyed: true, maxKeys: 1 });
+  try {
+    const n = 3 * forest.sampleSize;
+    const batch = new DetectionBatch(n, forest.dimensions);
+    const random = mulberry32(1);
+    for (let i = 0; i < n * forest.dimensions; i++) batch.values[i] = random();
+    batch.keys.fill('k');
+    batch.count = n;
+    detector.run(batch);
+    return encodeModels(detector, modelFingerprint(detect)).byteLength;
+  } finally {
+    detector.dispose();
+  }
 }

@@ -60,7 +60,7 @@ import { describeStrategy, graderFactory, isAdaptive } from '../detect/strategy.
 import { formatNotification, OutputSink } from '../cli/output.js';
 import type { CheckpointSpec, ServiceConfig } from './config.js';
 import { createLogger, type ServiceLogger } from './logger.js';
-import { decodeModels, encodeModels, modelFingerprint } from './models.js';
+import { decodeModels, encodeModels, estimateModelBytes, modelFingerprint } from './models.js';
 import { decodeText, explanationAt, outputPartitionKey, outputRecord, recordId, type OutputShape } from './records.js';
 
 /** Records scored per detector call. */
@@ -143,6 +143,8 @@ export class AnomalyService {
   readonly #dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
   readonly #notifier: SnsNotifier | undefined;
   readonly #store: CheckpointStore | undefined;
+  /** The store's model size limit and one full model's size: checked before output is written. */
+  readonly #modelBudget: { limit: number; perModel: number } | undefined;
   readonly #detector: RecordDetector;
   readonly #fingerprint: string;
   readonly #parser: RecordParser;
@@ -202,6 +204,7 @@ export class AnomalyService {
     dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
     detector: RecordDetector;
     initial: Checkpoint | undefined;
+    modelBudget?: { limit: number; perModel: number } | undefined;
   }) {
     const { config } = parts;
     this.#config = config;
@@ -213,6 +216,7 @@ export class AnomalyService {
     this.#dlqFile = parts.dlqFile;
     this.#detector = parts.detector;
     this.#initial = parts.initial;
+    this.#modelBudget = parts.modelBudget;
     this.#positions = structuredClone(parts.initial?.shards ?? {});
     this.#fingerprint = modelFingerprint(config.detect);
     const d = config.detect;
@@ -312,7 +316,10 @@ export class AnomalyService {
       if (initial !== undefined) {
         log.info('resuming from checkpoint', { updatedAt: initial.updatedAt, shards: Object.keys(initial.shards).length, models: restored ? detector.size : 'new' });
       }
-      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, detector, initial });
+      // A store with a size limit (DynamoDB) is checked against the models before any output is written.
+      const limit = (unbound as { modelByteLimit?: number } | undefined)?.modelByteLimit;
+      const modelBudget = limit !== undefined ? { limit, perModel: await estimateModelBytes(config.detect) } : undefined;
+      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, detector, initial, modelBudget });
       service.#counters.restoredModels = restored;
       return service;
     } catch (error) {
@@ -366,7 +373,9 @@ export class AnomalyService {
         if (this.#gate !== undefined) await this.#gate;
         if (this.#failure !== undefined || this.#deliveryFailed) break;
         if (batch.records.length > 0) this.#lastActivity = Date.now();
-        this.#enqueue(this.#score(batch));
+        const work = this.#score(batch);
+        if (this.#overModelBudget()) break; // before this batch's output exists
+        this.#enqueue(work);
         while (this.#pending.length >= MAX_PENDING_DELIVERIES) await this.#pending[0];
         if (this.#sinceCheckpoint >= this.#config.checkpointRecords) void this.#checkpoint('records');
         if (this.#stopping) break;
@@ -400,6 +409,23 @@ export class AnomalyService {
     this.#logStats(stats, true);
     const failure = this.#failure;
     return { exitCode: failure === undefined ? 0 : 1, reason: failure !== undefined ? errorMessage(failure) : this.#stopReason, stats };
+  }
+
+  /** True (and the service failing, no further checkpoint) when the models outgrew what the store can save. */
+  #overModelBudget(): boolean {
+    const budget = this.#modelBudget;
+    if (budget === undefined || this.#detector.size * budget.perModel <= budget.limit) return false;
+    const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
+    this.#storeFailed = true;
+    this.#fail(
+      new ServiceFailure(
+        `the models would take about ${mb(this.#detector.size * budget.perModel)} at the next checkpoint (${this.#detector.size} models of about ` +
+          `${Math.round(budget.perModel / 1024)} KB), more than ${describeCheckpoint(this.#config.checkpoint, false)} can keep (${mb(budget.limit)}); ` +
+          `stopped before writing their output. Use --checkpoint s3:BUCKET[/PREFIX]/APP, or fewer models (--max-keys)`,
+      ),
+      'checkpoint',
+    );
+    return true;
   }
 
   #fail(error: unknown, where: string): void {
