@@ -285,7 +285,7 @@ describe('KinesisSource', () => {
 
   it('reads ahead exactly up to the per-shard buffer when the consumer is slow, then resumes as it takes batches', async () => {
     await createStream(direct, 'src-backpressure', 1);
-    const all = ids('bp', 100);
+    const all = ids('bp', 40);
     await putIds(direct, 'src-backpressure', all);
     const src = source({ streamName: 'src-backpressure', startPosition: { type: 'TRIM_HORIZON' }, getRecordsLimit: 5, maxBufferedBatchesPerShard: 2 });
     const it = src.start()[Symbol.asyncIterator]();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { CheckpointLockedError, FileCheckpointStore } from '../../src/checkpoint/file-store.js';
+import { requireBuilt, ROOT } from '../cli/cli-support.js';
 import { CheckpointCorruptError, decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../../src/checkpoint/checkpoint-store.js';
 
 let dir: string;
@@ -131,6 +132,24 @@ describe('FileCheckpointStore lock (lock: true)', () => {
     const path = join(dir, 'remote.ckpt');
     await writeFile(`${path}.lock`, `${deadPid()}@some-other-host 0123456789ab\n`);
     await expect(new FileCheckpointStore({ path, lock: true }).load()).rejects.toThrow(/in use by process \d+@some-other-host/);
+  });
+
+  it('a process that exits without close() leaves no lock; one killed with SIGKILL leaves one that is taken over', async () => {
+    requireBuilt();
+    const path = join(dir, 'exit.ckpt');
+    const script = (end: string): string =>
+      `import('${join(ROOT, 'dist', 'src', 'checkpoint', 'file-store.js')}').then(async ({ FileCheckpointStore }) => {` +
+      ` await new FileCheckpointStore({ path: ${JSON.stringify(path)}, lock: true }).load(); ${end} })`;
+    const exited = spawnSync(process.execPath, ['-e', script('process.exit(3);')]);
+    expect(exited.status).toBe(3);
+    expect((await readdir(dir)).filter((f) => f === 'exit.ckpt.lock')).toEqual([]);
+    const killed = spawnSync(process.execPath, ['-e', script("process.kill(process.pid, 'SIGKILL');")]);
+    expect(killed.signal).toBe('SIGKILL');
+    expect((await readFile(`${path}.lock`, 'utf8')).startsWith(`${killed.pid}@`)).toBe(true);
+    const next = new FileCheckpointStore({ path, lock: true });
+    expect(await next.load()).toBeUndefined();
+    expect((await readFile(`${path}.lock`, 'utf8')).startsWith(`${process.pid}@`)).toBe(true);
+    await next.close();
   });
 
   it('without lock: true (reading a checkpoint) no lock file is made', async () => {
