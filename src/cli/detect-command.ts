@@ -26,8 +26,9 @@ import {
 } from '../io/record-parser.js';
 import { DetectionBatch, DEFAULT_MAX_KEYS, type RecordDetector } from '../detect/detector.js';
 import { createRecordDetector, InlineDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost, type DetectorSpec } from '../detect/detector-host.js';
-import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../service/models.js';
+import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../pipeline/models.js';
 import { explain } from '../detect/explanation.js';
+import type { DetectionSettings } from '../detect/settings.js';
 import {
   describeStrategy,
   graderFactory,
@@ -52,7 +53,7 @@ import {
   type CliIo,
   readCommandSettings,
 } from './args.js';
-import { ByteTextBuilder, OutputSink, formatNotification } from './output.js';
+import { ByteTextBuilder, OutputSink, formatNotification } from '../io/output.js';
 import { ProgressBar } from './progress.js';
 
 /** Records scored per detector call: large enough to amortise calls, small enough for latency and memory. */
@@ -141,7 +142,7 @@ const DETECT_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface DetectConfig {
+export interface DetectConfig extends DetectionSettings {
   /** A file path; undefined or '-' for stdin. */
   input: string | undefined;
   format: InputFormat;

@@ -56,11 +56,11 @@ import { createRecordParser, type RecordParser } from '../io/record-parser.js';
 import { DetectionBatch, type RecordDetector } from '../detect/detector.js';
 import { createRecordDetector } from '../detect/detector-host.js';
 import { describeStrategy, graderFactory, isAdaptive } from '../detect/strategy.js';
-import { formatNotification, OutputSink } from '../cli/output.js';
-import type { CheckpointSpec, ServiceConfig } from './config.js';
+import { formatNotification, OutputSink } from '../io/output.js';
+import type { CheckpointSpec, ServiceConfig } from './settings.js';
 import { createLogger, type ServiceLogger } from './logger.js';
-import { decodeModels, encodeModels, modelFingerprint } from './models.js';
-import { decodeText, explanationAt, outputPartitionKey, outputRecord, recordId, type OutputShape } from './records.js';
+import { decodeModels, encodeModels, modelFingerprint } from '../pipeline/models.js';
+import { decodeText, explanationAt, outputPartitionKey, outputRecord, recordId, type OutputShape } from '../pipeline/records.js';
 
 /** Records scored per detector call. */
 const CHUNK = 2048;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../../src/aws/kinesis-source.js';
-import { decodeText, outputPartitionKey, outputRecord, recordId, type OutputShape } from '../../src/service/records.js';
+import { decodeText, outputPartitionKey, outputRecord, recordId, type OutputShape } from '../../src/pipeline/records.js';
 
 const record = (extra: Partial<SourceRecord> = {}): SourceRecord => ({
   shardId: 'shardId-000000000003',

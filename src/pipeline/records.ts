@@ -4,7 +4,7 @@
  */
 import type { SourceRecord } from '../aws/kinesis-source.js';
 import { explain, type Explanation } from '../detect/explanation.js';
-import type { PartitionKeySpec } from './config.js';
+import type { PartitionKeySpec } from '../service/settings.js';
 
 /**
  * `shardId:sequenceNumber[:subSequence]`: identifies an input record (and so

@@ -11,7 +11,7 @@
 import { resolveOptions } from '../forest/options.js';
 import { snapshotDetector, restoreDetector } from '../detect/detector-snapshot.js';
 import type { GraderFactory, RecordDetector } from '../detect/detector.js';
-import type { DetectConfig } from '../cli/detect-command.js';
+import type { DetectionSettings } from '../detect/settings.js';
 
 const MAGIC = Buffer.from('RCFSVC', 'latin1');
 const FORMAT = 1;
@@ -21,7 +21,7 @@ export class ModelMismatchError extends Error {
 }
 
 /** The settings that decide what a model is; engine, explanations and maxKeys do not. */
-export function modelFingerprint(detect: DetectConfig): string {
+export function modelFingerprint(detect: DetectionSettings): string {
   const { engine: _engine, ...forest } = resolveOptions(detect.forest);
   return JSON.stringify({
     fields: detect.mapping.fields,
@@ -45,7 +45,7 @@ export function encodeModels(detector: RecordDetector, fingerprint: string): Uin
 }
 
 export interface RestoreModelOptions {
-  detect: DetectConfig;
+  detect: DetectionSettings;
   grader: GraderFactory;
 }
 

@@ -1,0 +1,32 @@
+/**
+ * What decides how records are scored, whatever the interface (detect, run,
+ * demo, the Lambda handler): the field mapping, the forest, the threshold and
+ * the model bookkeeping. Presentation (progress bars, output paths, ...) is not
+ * part of it. The model fingerprint (src/pipeline/models.ts) is computed from it.
+ */
+import type { ForestOptions } from '../forest/options.js';
+import type { FieldMapping } from '../io/record-parser.js';
+import type { ThresholdStrategy } from './strategy.js';
+
+/**
+ * Which records share a model:
+ * - `shard`: one model per input shard (and per key within it with a key field);
+ *   deterministic: a record's score depends only on its shard's order.
+ * - `stream`: one model for the whole input (per key with a key field); deterministic
+ *   only with one shard (or one input file), so a multi-shard stream refuses it.
+ */
+export type ModelScope = 'shard' | 'stream';
+
+export const MODEL_SCOPES: readonly ModelScope[] = ['shard', 'stream'];
+
+export interface DetectionSettings {
+  mapping: FieldMapping;
+  forest: ForestOptions;
+  threshold: ThresholdStrategy;
+  /** Most models kept with a key field (LRU), per scope. */
+  maxKeys: number;
+  /** Attribution per record (explanations in the output). */
+  explain: boolean;
+  /** Only these output fields, in this order; undefined: input fields plus results. */
+  outputFields: string[] | undefined;
+}
