@@ -10,7 +10,7 @@
  * also as soon as the input pauses (a setImmediate callback only runs once the line reader
  * waits for more bytes), so a slow live stream is not held back waiting for a full batch.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { open, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { resolveOptions, LIMITS, type ForestOptions } from '../forest/options.js';
@@ -54,6 +54,8 @@ import {
   readCommandSettings,
 } from './args.js';
 import { ByteTextBuilder, OutputSink, formatNotification } from '../io/output.js';
+import { FormatError, RecordFormatter, guardFormat } from '../pipeline/formatter.js';
+import { writeFileAtomicSync } from '../pipeline/atomic-write.js';
 import { ProgressBar } from './progress.js';
 
 /** Records scored per detector call: large enough to amortise calls, small enough for latency and memory. */
@@ -304,101 +306,6 @@ async function sameFile(a: string | undefined, b: string | undefined): Promise<b
   }
 }
 
-/** Builds output lines; the fast path splices results into the input's own JSON text. */
-class RecordFormatter {
-  readonly #adaptive: boolean;
-  readonly #explain: boolean;
-  readonly #fields: readonly string[];
-  readonly #shingleSize: number;
-  readonly #outputFields: readonly string[] | undefined;
-  /** Names the results add; an input field of the same name forces the slow path (results win). */
-  readonly #added: readonly string[];
-
-  constructor(config: DetectConfig) {
-    this.#adaptive = isAdaptive(config.threshold);
-    this.#explain = config.explain;
-    this.#fields = config.mapping.fields;
-    this.#shingleSize = config.forest.shingleSize ?? 1;
-    this.#outputFields = config.outputFields;
-    this.#added = ['score', 'anomaly', ...(this.#adaptive ? ['grade', 'threshold'] : []), ...(this.#explain ? ['explanation'] : [])];
-  }
-
-  /** Appends one NDJSON line (newline included) for record i of the batch to `out`. */
-  format(out: ByteTextBuilder, text: string | undefined, source: Record<string, unknown>, batch: BatchResults, attributionLength: number, i: number): void {
-    if (this.#outputFields !== undefined) {
-      out.append(JSON.stringify(this.#selected(source, batch, attributionLength, i)));
-      out.append('\n');
-      return;
-    }
-    let spliceable = text !== undefined;
-    if (spliceable) for (const name of this.#added) if (Object.hasOwn(source, name)) spliceable = false;
-    if (!spliceable) {
-      out.append(JSON.stringify(Object.assign({ ...source }, this.#results(batch, attributionLength, i))));
-      out.append('\n');
-      return;
-    }
-    // The text parsed as a JSON object, so its last '}' closes it.
-    out.appendUntil(text!, text!.lastIndexOf('}'));
-    out.append(',"score":');
-    out.append(String(batch.score[i]));
-    out.append(batch.anomaly[i] === 1 ? ',"anomaly":true' : ',"anomaly":false');
-    if (this.#adaptive) {
-      out.append(',"grade":');
-      out.append(String(batch.grade[i]));
-      out.append(',"threshold":');
-      out.append(String(batch.threshold[i]));
-    }
-    if (this.#explain) {
-      out.append(',"explanation":');
-      out.append(JSON.stringify(this.#explanation(batch, attributionLength, i)));
-    }
-    out.append('}\n');
-  }
-
-  #explanation(batch: BatchResults, attributionLength: number, i: number): ReturnType<typeof explain> {
-    return explain(this.#fields, this.#shingleSize, batch.high!, batch.low!, i * attributionLength);
-  }
-
-  #results(batch: BatchResults, attributionLength: number, i: number): Record<string, unknown> {
-    const r: Record<string, unknown> = { score: batch.score[i], anomaly: batch.anomaly[i] === 1 };
-    if (this.#adaptive) {
-      r.grade = batch.grade[i];
-      r.threshold = batch.threshold[i];
-    }
-    if (this.#explain) r.explanation = this.#explanation(batch, attributionLength, i);
-    return r;
-  }
-
-  #selected(source: Record<string, unknown>, batch: BatchResults, attributionLength: number, i: number): Record<string, unknown> {
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const name of this.#outputFields!) {
-      let value: unknown;
-      switch (name) {
-        case 'score':
-          value = batch.score[i];
-          break;
-        case 'anomaly':
-          value = batch.anomaly[i] === 1;
-          break;
-        case 'grade':
-          value = batch.grade[i];
-          break;
-        case 'threshold':
-          value = batch.threshold[i];
-          break;
-        case 'explanation':
-          value = batch.high === undefined ? undefined : this.#explanation(batch, attributionLength, i);
-          break;
-        default:
-          value = Object.hasOwn(source, name) ? source[name] : undefined;
-      }
-      // Absent input fields are left out rather than invented.
-      if (value !== undefined) out[name] = value;
-    }
-    return out;
-  }
-}
-
 export interface DetectResult {
   exitCode: number;
   stats: DetectStats;
@@ -489,6 +396,14 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   const k = config.forest.shingleSize ?? 1;
   const attributionLength = config.explain ? b * k : 0;
   const formatter = new RecordFormatter(config);
+  const reportUnformattable = (slot: Slot, i: number, error: FormatError): void => {
+    stats.badRecords++;
+    badByKind.set(error.kind, (badByKind.get(error.kind) ?? 0) + 1);
+    const line = slot.lineNumbers[i]!;
+    progress.clear();
+    stderr.write(`rcf-stream detect: line ${line}: ${error.message}\n`);
+    deadLetters?.write({ line, reason: error.message, kind: error.kind, input: slot.texts[i] ?? guardFormat('input', () => JSON.stringify(slot.sources[i])) });
+  };
   // Notifications to stdout share the sink when results go there too, keeping their order.
   const toStdout = config.output === undefined || config.output === '-';
   const notifySink = config.notify !== 'stdout' ? undefined : toStdout ? sink : new OutputSink(io.stdout, false);
@@ -517,18 +432,32 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     const n = slot.batch.count;
     const values = slot.batch.values;
     let notes = '';
+    let unformattable = 0;
     for (let i = 0; i < n; i++) {
       const anomaly = results.anomaly[i] === 1;
-      if (anomaly) {
-        stats.anomalies++;
-        if (config.notify !== undefined) {
+      // One record that cannot be written (nested too deeply, ...) is a dead letter, not the end of the run.
+      let note: string | undefined;
+      try {
+        if (anomaly && config.notify !== undefined) {
           const time = timeField === undefined ? slot.lineNumbers[i] : slot.times[i];
-          notes += `${formatNotification(time, values, i * b, b, results.score[i]!)}\n`;
+          note = guardFormat('notification', () => formatNotification(time, values, i * b, b, results.score[i]!));
         }
+        if (!config.onlyAnomalies || anomaly) formatter.appendLine(out, slot.texts[i], slot.sources[i]!, results, i);
+      } catch (error) {
+        if (!(error instanceof FormatError)) throw error;
+        unformattable++;
+        try {
+          reportUnformattable(slot, i, error);
+        } catch {
+          // The input itself cannot be shown either: reported without it.
+          deadLetters?.write({ line: slot.lineNumbers[i]!, reason: error.message, kind: error.kind });
+        }
+        continue;
       }
-      if (!config.onlyAnomalies || anomaly) formatter.format(out, slot.texts[i], slot.sources[i]!, results, attributionLength, i);
+      if (anomaly) stats.anomalies++;
+      if (note !== undefined) notes += `${note}\n`;
     }
-    stats.records += n;
+    stats.records += n - unformattable;
     sink!.write(out.take());
     if (notes.length > 0) {
       if (notifySink !== undefined) notifySink.write(notes);
@@ -787,9 +716,7 @@ async function resumeModels(config: DetectConfig, spec: DetectorSpec): Promise<R
   }
 }
 
-/** Writes every model to config.state atomically: a whole new file, then a rename. */
+/** Writes every model to config.state atomically and durably (fsync'd temp file, rename). */
 function saveModels(path: string, config: DetectConfig, host: InlineDetectorHost): void {
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, encodeModels(host.detector, modelFingerprint(config)));
-  renameSync(temp, path);
+  writeFileAtomicSync(path, encodeModels(host.detector, modelFingerprint(config)));
 }

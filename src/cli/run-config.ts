@@ -25,6 +25,7 @@ import {
   type Parsed,
 } from './args.js';
 import { parseDetectArgs, type DetectConfig } from './detect-command.js';
+import { MODEL_SCOPES } from '../detect/settings.js';
 
 export type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
 import type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
@@ -69,6 +70,10 @@ Checkpoints (positions and models, saved together)
   --checkpoint-records N       save after N records                           [${DEFAULT_CHECKPOINT_RECORDS}]
   --checkpoint-interval S      ... or after S seconds                         [${DEFAULT_CHECKPOINT_INTERVAL_S}]
   --reset-models               start new models; keep the checkpoint's positions
+  --model-scope shard|stream   shard: one model per shard (per key within it with
+                               --key-field); scores depend only on each shard's
+                               order. stream: one model for all shards; refused
+                               while two shards are open at once            [shard]
 
 Detection (as for rcf-stream detect)
   --fields a,b,c  --time-field NAME  --key-field NAME  --max-keys N
@@ -135,6 +140,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'checkpoint-records': { type: 'string' },
   'checkpoint-interval': { type: 'string' },
   'reset-models': { type: 'boolean' },
+  'model-scope': { type: 'string' },
   emit: { type: 'string' },
   'output-partition-key': { type: 'string' },
   'dead-letter': { type: 'string' },
@@ -397,6 +403,7 @@ function buildConfig(values: Parsed['values']): ServiceConfig {
     checkpointRecords: integerOption(values, 'checkpoint-records', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_CHECKPOINT_RECORDS,
     checkpointIntervalMs: seconds(values, 'checkpoint-interval', 0.05) ?? DEFAULT_CHECKPOINT_INTERVAL_S * 1000,
     resetModels: values['reset-models'] === true,
+    modelScope: choiceOption(values, 'model-scope', MODEL_SCOPES) ?? 'shard',
     emit: choiceOption(values, 'emit', ['anomalies', 'all'] as const) ?? 'anomalies',
     outputPartitionKey: parsePartitionKeySpec(stringOption(values, 'output-partition-key') ?? 'key'),
     deadLetterFile: stringOption(values, 'dead-letter'),

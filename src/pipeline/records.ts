@@ -1,10 +1,19 @@
 /**
- * Per-record pieces of the service: the stable record id, decoding Kinesis
- * data into text, and the JSON of an output record.
+ * Per-record pieces of the pipeline: the stable record id, decoding Kinesis
+ * data into text, and the output partition key (the output JSON: formatter.ts).
  */
-import type { SourceRecord } from '../aws/kinesis-source.js';
-import { explain, type Explanation } from '../detect/explanation.js';
-import type { PartitionKeySpec } from '../service/settings.js';
+import type { PipelineRecord as SourceRecord } from './contracts.js';
+
+/** What the output record's partition key is. */
+export type PartitionKeySpec =
+  /** The record's --key-field value, else its record id (the default). */
+  | { kind: 'key' }
+  /** The record id `shardId:sequenceNumber[:subSequence]`. */
+  | { kind: 'id' }
+  /** The input record's own partition key. */
+  | { kind: 'input' }
+  /** The value of an input field (the record id when absent). */
+  | { kind: 'field'; name: string };
 
 /**
  * `shardId:sequenceNumber[:subSequence]`: identifies an input record (and so
@@ -51,50 +60,3 @@ export function outputPartitionKey(spec: PartitionKeySpec, id: string, key: stri
   }
 }
 
-/** One scored record's results, as the output record carries them. */
-export interface ScoredFields {
-  score: number;
-  anomaly: boolean;
-  /** Only for adaptive thresholds. */
-  grade?: number;
-  threshold?: number;
-  explanation?: Explanation;
-  recordId: string;
-}
-
-export interface OutputShape {
-  /** Only these fields, in order; undefined: every input field plus the results. */
-  outputFields: readonly string[] | undefined;
-  adaptive: boolean;
-  /** Explanations requested: base field names and shingle size. */
-  explainFields: readonly string[] | undefined;
-  shingleSize: number;
-}
-
-/** Explanation of record i from attribution columns (length per record = fields × shingle). */
-export function explanationAt(shape: OutputShape, high: Float64Array, low: Float64Array, i: number): Explanation {
-  const fields = shape.explainFields!;
-  return explain(fields, shape.shingleSize, high, low, i * fields.length * shape.shingleSize);
-}
-
-/**
- * The output record: the input's fields followed by the results (results win
- * over input fields of the same name), or just `outputFields`.
- */
-export function outputRecord(shape: OutputShape, source: Record<string, unknown>, r: ScoredFields): Record<string, unknown> {
-  const results: Record<string, unknown> = { score: r.score, anomaly: r.anomaly };
-  if (shape.adaptive) {
-    results['grade'] = r.grade;
-    results['threshold'] = r.threshold;
-  }
-  if (r.explanation !== undefined) results['explanation'] = r.explanation;
-  results['recordId'] = r.recordId;
-  if (shape.outputFields === undefined) return Object.assign({ ...source }, results);
-  const out = Object.create(null) as Record<string, unknown>;
-  for (const name of shape.outputFields) {
-    const value = Object.hasOwn(results, name) ? results[name] : Object.hasOwn(source, name) ? source[name] : undefined;
-    // Absent fields are left out rather than invented.
-    if (value !== undefined) out[name] = value;
-  }
-  return out;
-}

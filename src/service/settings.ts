@@ -5,7 +5,8 @@
  */
 import type { AwsConfig } from '../aws/clients.js';
 import type { StartPosition } from '../aws/kinesis-source.js';
-import type { DetectionSettings } from '../detect/settings.js';
+import type { DetectionSettings, ModelScope } from '../detect/settings.js';
+import type { PartitionKeySpec } from '../pipeline/records.js';
 
 export interface StreamRef {
   streamName?: string;
@@ -18,16 +19,7 @@ export type CheckpointSpec =
   | { kind: 's3'; bucket: string; app: string; prefix?: string }
   | { kind: 'none' };
 
-/** What the output record's partition key is. */
-export type PartitionKeySpec =
-  /** The record's --key-field value, else its record id (the default). */
-  | { kind: 'key' }
-  /** The record id `shardId:sequenceNumber[:subSequence]`. */
-  | { kind: 'id' }
-  /** The input record's own partition key. */
-  | { kind: 'input' }
-  /** The value of an input field (the record id when absent). */
-  | { kind: 'field'; name: string };
+export type { PartitionKeySpec };
 
 export interface ServiceConfig {
   input: StreamRef;
@@ -56,6 +48,8 @@ export interface ServiceConfig {
   /** Longest wait on stop for in-flight output before giving up (exit 1, no checkpoint of it). */
   shutdownTimeoutMs: number;
   source: { minPollIntervalMs?: number; idlePollIntervalMs?: number; getRecordsLimit?: number; shardSyncIntervalMs?: number };
+  /** Which records share a model (default 'shard'). */
+  modelScope: ModelScope;
   /** Detection options, exactly as `detect` parses them. */
   detect: DetectionSettings;
 }
