@@ -70,9 +70,12 @@ Checkpoints (positions and models, saved together)
   --checkpoint-records N       save after N records                           [${DEFAULT_CHECKPOINT_RECORDS}]
   --checkpoint-interval S      ... or after S seconds                         [${DEFAULT_CHECKPOINT_INTERVAL_S}]
   --reset-models               start new models; keep the checkpoint's positions
-  --model-scope shard|stream   shard: one model per shard (per key within it with
+  --model-scope shard|key|stream
+                               shard: one model per shard (per key within it with
                                --key-field); scores depend only on each shard's
-                               order. stream: one model for all shards; refused
+                               order. key: one model per --key-field value across
+                               shards; refused when a key arrives on two open
+                               shards. stream: one model for all shards; refused
                                while two shards are open at once            [shard]
 
 Detection (as for rcf-stream detect)
@@ -334,6 +337,12 @@ const DETECT_FLAGS = Object.entries(OPTIONS)
   .filter(([, s]) => s.detect === true)
   .map(([flag, s]) => [flag, s.type] as const);
 
+function modelScopeOf(values: Parsed['values'], detect: DetectConfig): ServiceConfig['modelScope'] {
+  const scope = choiceOption(values, 'model-scope', MODEL_SCOPES) ?? 'shard';
+  if (scope === 'key' && detect.mapping.keyField === undefined) throw new UsageError('--model-scope key needs --key-field');
+  return scope;
+}
+
 function buildConfig(values: Parsed['values']): ServiceConfig {
   const input = streamRef(stringOption(values, 'input-stream'));
   if (input === undefined) throw new UsageError(`--input-stream is required (or ${envName('input-stream')}, or "inputStreamName" in --config)`);
@@ -403,7 +412,7 @@ function buildConfig(values: Parsed['values']): ServiceConfig {
     checkpointRecords: integerOption(values, 'checkpoint-records', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_CHECKPOINT_RECORDS,
     checkpointIntervalMs: seconds(values, 'checkpoint-interval', 0.05) ?? DEFAULT_CHECKPOINT_INTERVAL_S * 1000,
     resetModels: values['reset-models'] === true,
-    modelScope: choiceOption(values, 'model-scope', MODEL_SCOPES) ?? 'shard',
+    modelScope: modelScopeOf(values, detect),
     emit: choiceOption(values, 'emit', ['anomalies', 'all'] as const) ?? 'anomalies',
     outputPartitionKey: parsePartitionKeySpec(stringOption(values, 'output-partition-key') ?? 'key'),
     deadLetterFile: stringOption(values, 'dead-letter'),

@@ -12,12 +12,15 @@ import type { ThresholdStrategy } from './strategy.js';
  * Which records share a model:
  * - `shard`: one model per input shard (and per key within it with a key field);
  *   deterministic: a record's score depends only on its shard's order.
- * - `stream`: one model for the whole input (per key with a key field); deterministic
- *   only with one shard (or one input file), so a multi-shard stream refuses it.
+ * - `key` (needs a key field): one model per key across shards; deterministic when each
+ *   key lives in one shard at a time (partition key = key field), which is checked: a
+ *   key arriving on two open shards is refused.
+ * - `stream`: one model for the whole input; deterministic only with one shard (or one
+ *   input file) at a time, so a stream with several open shards refuses it.
  */
-export type ModelScope = 'shard' | 'stream';
+export type ModelScope = 'shard' | 'key' | 'stream';
 
-export const MODEL_SCOPES: readonly ModelScope[] = ['shard', 'stream'];
+export const MODEL_SCOPES: readonly ModelScope[] = ['shard', 'key', 'stream'];
 
 export interface DetectionSettings {
   mapping: FieldMapping;

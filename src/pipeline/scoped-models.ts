@@ -3,6 +3,7 @@
  * model scope (see ModelScope in src/detect/settings.ts):
  *
  *   scope 'shard':  shardId -> RecordDetector (one model, or one per key)
+ *   scope 'key':    ''      -> KeyedDetector, refused when a key arrives on two open shards
  *   scope 'stream': ''      -> RecordDetector, refused once two shards are open at once
  *
  * A shard's detector is created on its first batch, exactly as `detect` would create one
@@ -26,8 +27,11 @@ export class ScopedModels {
   readonly #detectors = new Map<string, RecordDetector>();
   /** Shards seen and not ended (stream scope: at most one). */
   readonly #open = new Set<string>();
+  /** Key scope: the shard each key was last seen on. */
+  readonly #keyShard = new Map<string, string>();
 
   constructor(scope: ModelScope, spec: DetectorSpec, restored?: Map<string, RecordDetector>) {
+    if (scope === 'key' && !spec.keyed) throw new ModelScopeError('--model-scope key needs --key-field (one model per key)');
     this.scope = scope;
     this.#spec = spec;
     for (const [k, d] of restored ?? []) this.#detectors.set(k, d);
@@ -50,6 +54,7 @@ export class ScopedModels {
     this.#checkOpen(partition);
     const detector = this.#detectors.get(this.scopeOf(partition));
     if (detector === undefined) throw new Error(`no models prepared for ${partition}`);
+    if (this.scope === 'key') this.#checkKeys(partition, batch);
     detector.run(batch);
   }
 
@@ -61,6 +66,7 @@ export class ScopedModels {
   /** A shard was read to its end: with scope 'stream' its successor may start. */
   ended(partition: string): void {
     this.#open.delete(partition);
+    if (this.scope === 'key') for (const [key, owner] of this.#keyShard) if (owner === partition) this.#keyShard.delete(key);
   }
 
   #checkOpen(partition: string): void {
@@ -74,6 +80,23 @@ export class ScopedModels {
       );
     }
     this.#open.add(partition);
+  }
+
+  /** Before any model learns: every key of the batch is not also fed by another open shard. */
+  #checkKeys(partition: string, batch: DetectionBatch): void {
+    const owners = this.#keyShard;
+    for (let i = 0; i < batch.count; i++) {
+      const key = batch.keys[i]!;
+      const owner = owners.get(key);
+      if (owner === partition) continue;
+      if (owner !== undefined && this.#open.has(owner)) {
+        throw new ModelScopeError(
+          `--model-scope key needs each key in one shard at a time, but key ${JSON.stringify(key.slice(0, 100))} arrives on ${owner} and ${partition}: ` +
+            'its model would learn in arrival order, which changes from run to run. Write records with the key field as partition key, or use --model-scope shard (the default).',
+        );
+      }
+    }
+    for (let i = 0; i < batch.count; i++) owners.set(batch.keys[i]!, partition);
   }
 
   entries(): IterableIterator<[string, RecordDetector]> {
