@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { open, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { resolveOptions, LIMITS, type ForestOptions } from '../forest/options.js';
 import { DeadLetterWriter } from '../io/dead-letter.js';
@@ -25,7 +26,7 @@ import {
   type RecordParser,
 } from '../io/record-parser.js';
 import { DetectionBatch, DEFAULT_MAX_KEYS, type RecordDetector } from '../detect/detector.js';
-import { createRecordDetector, InlineDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost, type DetectorSpec } from '../detect/detector-host.js';
+import { createRecordDetector, InlineDetectorHost, PartitionedDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost, type DetectorSpec } from '../detect/detector-host.js';
 import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../pipeline/models.js';
 import { explain } from '../detect/explanation.js';
 import type { DetectionSettings } from '../detect/settings.js';
@@ -101,6 +102,8 @@ Output
   --notify stderr|stdout     print "Anomaly detected: Time=..., Value=..., Score=..." per anomaly
   --quiet                    no progress bar
   --stats-json FILE          write run statistics as JSON to FILE ("-": stderr)
+  --workers N                scoring threads with --key-field, each key on one of
+                             them (same results as one thread)         [cores, up to 8]
   --no-worker                score on the main thread (slower; same results)
   --state FILE               resume the models saved in FILE (when it exists) and save
                              them there at the end; exact: scores continue as if the
@@ -139,6 +142,7 @@ const DETECT_OPTIONS = {
   quiet: { type: 'boolean', short: 'q' },
   'stats-json': { type: 'string' },
   'no-worker': { type: 'boolean' },
+  workers: { type: 'string' },
   state: { type: 'string' },
   'state-every': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -164,6 +168,8 @@ export interface DetectConfig extends DetectionSettings {
   maxLineBytes: number;
   /** Score on a worker thread (when the compiled worker module exists), overlapping parsing and scoring. */
   worker: boolean;
+  /** Worker threads for keyed models (each key on one); 1 for one model. */
+  workers?: number;
   /** Models are resumed from and saved to this file (src/service/models.ts format). */
   state?: string | undefined;
   /** Save the models every this many records too. */
@@ -236,9 +242,18 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
     statsJson: stringOption(values, 'stats-json'),
     maxLineBytes: DEFAULT_MAX_LINE_BYTES,
     worker: values['no-worker'] !== true && stringOption(values, 'state') === undefined,
+    workers: workersOption(values, mapping.keyField !== undefined),
     state: stringOption(values, 'state'),
     stateEvery: integerOption(values, 'state-every', 1, Number.MAX_SAFE_INTEGER),
   };
+}
+
+/** --workers, or the machine's cores (at most 8) for keyed models; 1 for one model. */
+function workersOption(values: Parameters<typeof integerOption>[0], keyed: boolean): number {
+  const n = integerOption(values, 'workers', 1, 64);
+  if (n !== undefined && n > 1 && !keyed) throw new UsageError('--workers above 1 needs --key-field: one model is scored in order on one thread');
+  if (n !== undefined && n > 1 && values['no-worker'] === true) throw new UsageError('--workers and --no-worker cannot be combined');
+  return n ?? (keyed ? Math.min(8, Math.max(1, availableParallelism())) : 1);
 }
 
 /** 'fields: ...' / 'timeField: ...' from validateFieldMapping, in option spelling. */
@@ -384,7 +399,9 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     }
     const spec = { forest: config.forest, threshold: config.threshold, attribution: config.explain, keyed, maxKeys: config.maxKeys };
     if (config.state !== undefined) host = new InlineDetectorHost(await resumeModels(config, spec));
-    else host = config.worker && WorkerDetectorHost.available ? await WorkerDetectorHost.start(spec) : await InlineDetectorHost.start(spec);
+    else if (config.worker && WorkerDetectorHost.available) {
+      host = keyed && (config.workers ?? 1) > 1 ? await PartitionedDetectorHost.start(spec, config.workers!) : await WorkerDetectorHost.start(spec);
+    } else host = await InlineDetectorHost.start(spec);
   } catch (error) {
     input.source.destroy();
     await sink?.finish();
