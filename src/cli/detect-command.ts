@@ -30,6 +30,8 @@ import { createRecordDetector, InlineDetectorHost, PartitionedDetectorHost, Work
 import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../pipeline/models.js';
 import { explain } from '../detect/explanation.js';
 import type { DetectionSettings } from '../detect/settings.js';
+import { flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
+import { OptionError, describeOptionError } from '../util/option-error.js';
 import {
   describeStrategy,
   graderFactory,
@@ -182,59 +184,19 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
   if (values.help === true) return undefined;
 
   const format = choiceOption(values, 'format', ['ndjson', 'csv'] as const) ?? 'ndjson';
-  const fields = listOption(values, 'fields') ?? ['value'];
-  if (fields.length > MAX_FIELDS) throw new UsageError(`--fields names ${fields.length} fields; at most ${MAX_FIELDS} are supported`);
-  const mapping: FieldMapping = { fields, timeField: stringOption(values, 'time-field'), keyField: stringOption(values, 'key-field') };
+  let settings: DetectionSettings;
   try {
-    validateFieldMapping(mapping);
+    settings = readDetectionSettings(values);
   } catch (error) {
-    throw new UsageError(`--${optionOf((error as Error).message)}`);
+    if (error instanceof OptionError) throw new UsageError(describeOptionError(spellOption(error.option, 'flag'), error.detail));
+    throw error;
   }
-
-  const forest: ForestOptions = {
-    dimensions: fields.length,
-    shingleSize: integerOption(values, 'shingle', LIMITS.shingleSize[0], LIMITS.shingleSize[1]) ?? 1,
-    numberOfTrees: integerOption(values, 'trees', LIMITS.numberOfTrees[0], LIMITS.numberOfTrees[1]) ?? 50,
-    sampleSize: integerOption(values, 'sample-size', LIMITS.sampleSize[0], LIMITS.sampleSize[1]) ?? 256,
-    timeDecay: numberOption(values, 'time-decay', 0),
-    outputAfter: integerOption(values, 'output-after', 1, Number.MAX_SAFE_INTEGER),
-    randomSeed: stringOption(values, 'seed') ?? '0',
-    engine: choiceOption(values, 'engine', ['wasm', 'ts'] as const) ?? 'wasm',
-  };
-  if (forest.timeDecay === undefined) delete forest.timeDecay;
-  if (forest.outputAfter === undefined) delete forest.outputAfter;
-  try {
-    resolveOptions(forest);
-  } catch (error) {
-    const message = (error as Error).message;
-    throw new UsageError(message.startsWith('randomSeed') ? `--seed${message.slice('randomSeed'.length)}` : message);
-  }
-
-  let threshold: ThresholdStrategy;
-  try {
-    threshold = parseThresholdStrategy(stringOption(values, 'threshold'), stringOption(values, 'parity'));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-
-  let outputFields = listOption(values, 'output-fields');
-  const shape = choiceOption(values, 'shape', ['full', 'flink'] as const);
-  if (shape !== undefined && outputFields !== undefined) throw new UsageError('--shape and --output-fields cannot be combined');
-  if (shape === 'flink') outputFields = ['time', 'value', 'score'];
-
-  const maxKeys = integerOption(values, 'max-keys', 1, 1_000_000) ?? DEFAULT_MAX_KEYS;
-  if (values['max-keys'] !== undefined && mapping.keyField === undefined) throw new UsageError('--max-keys needs --key-field');
-
+  const mapping = settings.mapping;
   return {
     input: positionals[0],
     format,
-    mapping,
-    forest,
-    threshold,
-    maxKeys,
-    explain: values.explain === true,
+    ...settings,
     onlyAnomalies: values['only-anomalies'] === true,
-    outputFields,
     notify: choiceOption(values, 'notify', ['stderr', 'stdout'] as const),
     output: stringOption(values, 'output'),
     deadLetter: stringOption(values, 'dead-letter'),
@@ -254,11 +216,6 @@ function workersOption(values: Parameters<typeof integerOption>[0], keyed: boole
   if (n !== undefined && n > 1 && !keyed) throw new UsageError('--workers above 1 needs --key-field: one model is scored in order on one thread');
   if (n !== undefined && n > 1 && values['no-worker'] === true) throw new UsageError('--workers and --no-worker cannot be combined');
   return n ?? (keyed ? Math.min(8, Math.max(1, availableParallelism())) : 1);
-}
-
-/** 'fields: ...' / 'timeField: ...' from validateFieldMapping, in option spelling. */
-function optionOf(message: string): string {
-  return message.replace(/^timeField/, 'time-field').replace(/^keyField/, 'key-field');
 }
 
 export interface DetectStats {
@@ -582,7 +539,8 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
           try {
             parser = createRecordParser('csv', config.mapping, line.text);
           } catch (error) {
-            throw new UsageError(`CSV header (line ${line.lineNumber}): ${optionOf((error as Error).message)}`);
+            if (error instanceof OptionError) throw new UsageError(`CSV header (line ${line.lineNumber}): ${flagOf(error.option)}: ${error.detail}`);
+            throw new UsageError(`CSV header (line ${line.lineNumber}): ${(error as Error).message}`);
           }
           continue;
         }
@@ -728,7 +686,7 @@ async function resumeModels(config: DetectConfig, spec: DetectorSpec): Promise<R
   try {
     return await decodeModels(bytes, { detect: config, grader: await graderFactory(config.threshold) });
   } catch (error) {
-    if (error instanceof ModelMismatchError) throw new UsageError(`--state ${JSON.stringify(path)}: ${error.message.replace(/Run with the same settings.*$/, 'Run with the same settings, or use another --state file.')}`);
+    if (error instanceof ModelMismatchError) throw new UsageError(`--state ${JSON.stringify(path)}: ${error.mismatch} Run with the same settings, or use another --state file.`);
     throw new RunError(`the state file ${JSON.stringify(path)} is unusable: ${(error as Error).message}`);
   }
 }

@@ -26,6 +26,14 @@ const FORMAT = 1;
 
 export class ModelMismatchError extends Error {
   override readonly name = 'ModelMismatchError';
+  readonly code = 'MODEL_MISMATCH';
+  constructor(
+    /** What differs, without advice (each interface adds its own). */
+    readonly mismatch: string,
+    advice: string,
+  ) {
+    super(`${mismatch} ${advice}`);
+  }
 }
 
 /** The settings that decide what a model is; engine, explanations and maxKeys do not. */
@@ -97,8 +105,8 @@ function checkSettings(header: Envelope['header'], detect: DetectionSettings): v
   const wanted = modelFingerprint(detect);
   if (saved !== wanted) {
     throw new ModelMismatchError(
-      `the checkpoint's models were trained with other detection settings (${saved}; now ${wanted}). ` +
-        'Run with the same settings, or with --reset-models to start new models from the saved positions.',
+      `the checkpoint's models were trained with other detection settings (${saved}; now ${wanted}).`,
+      'Run with the same settings, or with --reset-models to start new models from the saved positions.',
     );
   }
 }
@@ -143,8 +151,8 @@ export async function decodeScopedModels(bytes: Uint8Array, options: RestoreMode
   const savedScope = format === FORMAT ? 'stream' : header.scope;
   if (savedScope !== options.scope) {
     throw new ModelMismatchError(
-      `the checkpoint's models have model scope ${String(savedScope)}; now ${options.scope}. ` +
-        `Run with --model-scope ${String(savedScope)}, or with --reset-models to start new models from the saved positions.`,
+      `the checkpoint's models have model scope ${String(savedScope)}; now ${options.scope}.`,
+      `Run with --model-scope ${String(savedScope)}, or with --reset-models to start new models from the saved positions.`,
     );
   }
   const restored = new Map<string, RecordDetector>();
