@@ -20,7 +20,7 @@ import { TemperatureSeries, writeNdjson } from '../src/generate/temperature.js';
 import { createForest } from '../src/index.js';
 import { parseDetectArgs, runDetect } from '../src/cli/detect-command.js';
 
-export interface PipelineBenchResult {
+export interface PipelineBenchResult extends Partial<import('./pipeline-rows.js').KeyedWorkersRow>, Partial<import('./pipeline-rows.js').RunRow> {
   name: string;
   /** Median over runs of records / wall time of the in-process pipeline (setup included). */
   recordsPerSecond: number;
@@ -214,7 +214,12 @@ export async function benchPipeline(options: PipelineBenchOptions = {}): Promise
     const recordsPerSecond = records / median(pipelineSeconds);
     const kernelRecordsPerSecond = records / median(kernelSeconds);
     const kernelColdRecordsPerSecond = records / median(kernelColdSeconds);
+    const { benchKeyedWorkers, benchRun } = await import('./pipeline-rows.js');
+    const keyed = await benchKeyedWorkers({ records: Math.min(records, 60_000), runs: Math.max(1, Math.min(runs, 2)) });
+    const run = await benchRun({ records: Math.min(records, 20_000) });
     return {
+      ...keyed,
+      ...run,
       name: 'pipeline: detect NDJSON -> NDJSON, 50 trees, 1-D, wasm',
       recordsPerSecond,
       kernelRecordsPerSecond,

@@ -159,6 +159,8 @@ interface ShardState {
   lastSequence?: string;
   childIds: string[];
   spaceWaiter?: () => void;
+  /** The last GetRecords found nothing more (empty, and 0 ms behind): read to its current end. */
+  atTip?: boolean;
 }
 
 const MIN_POLL_MS = 200;
@@ -295,6 +297,20 @@ export class KinesisSource {
       else finished++;
     }
     return { ...this.counters, shardsReading: reading, shardsWaiting: waiting, shardsFinished: finished, shardsWaitingForSpace: parked, millisBehindLatest: { ...this.behind } };
+  }
+
+  /**
+   * Every shard was read to its current end (its last GetRecords was empty) or to its
+   * end for good, none waits for its parents, and every batch read was handed to the
+   * consumer. Then, once the consumer delivered what it took, nothing read is pending.
+   */
+  caughtUp(): boolean {
+    if (!this.discovered || this.queue.length > 0) return false;
+    for (const s of this.shards.values()) {
+      if (s.buffered > 0 || s.status === 'waiting') return false;
+      if (s.status === 'reading' && s.atTip !== true) return false;
+    }
+    return true;
   }
 
   /**
@@ -551,6 +567,9 @@ export class KinesisSource {
         s.spec = { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: last };
       }
       if (res.MillisBehindLatest !== undefined) this.behind[s.id] = res.MillisBehindLatest;
+      // An empty answer at 0 ms behind is the end for now; MillisBehindLatest alone is not
+      // (kinesalite always reports 0, and a full batch may still be followed by more).
+      s.atTip = rawCount === 0 && (res.MillisBehindLatest ?? 0) === 0;
       // Stay under 5 calls/s and the 2 MiB/s read limit of a shard.
       nextCallAt = callStart + Math.max(this.opts.minPollIntervalMs, Math.ceil((bytes / SHARD_READ_BYTES_PER_SEC) * 1000));
       if (rawCount === 0 && (res.MillisBehindLatest ?? 0) === 0) nextCallAt = Math.max(nextCallAt, callStart + this.opts.idlePollIntervalMs);

@@ -4,8 +4,10 @@
  * The AWS clients built for these classes run with `maxAttempts: 1` (see
  * clients.ts) so that retries happen here, once, with backoff that is counted
  * in stats and interruptible by `stop()`; SDK retries would stack on top and
- * be invisible.
+ * be invisible. Errors are classified by the SDK's own rules
+ * (@smithy/service-error-classification), plus a few names and codes it lacks.
  */
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/service-error-classification';
 
 import { STATUS_CODES } from 'node:http';
 
@@ -51,30 +53,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 export type ErrorClass = 'throttle' | 'retryable' | 'expired-iterator' | 'fatal';
 
-const THROTTLE_NAMES = new Set([
-  'ProvisionedThroughputExceededException',
-  'LimitExceededException',
-  'ThrottlingException',
-  'Throttling',
-  'ThrottledException',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-  'KMSThrottlingException',
-]);
+/**
+ * Throttling names the SDK's own classification does not know (service-specific ones);
+ * everything else it classifies (status codes, throttling and transient error codes,
+ * Node's network error codes, clock skew).
+ */
+const EXTRA_THROTTLE_NAMES = new Set(['KMSThrottlingException', 'ThrottledException']);
+const EXTRA_RETRYABLE_NAMES = new Set(['InternalFailure', 'InternalFailureException', 'InternalError', 'InternalErrorException', 'ServiceUnavailableException', 'KMSInternalException']);
 
-const RETRYABLE_NAMES = new Set([
-  'InternalFailure',
-  'InternalFailureException',
-  'InternalError',
-  'InternalErrorException',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'KMSInternalException',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-]);
-
+/** Network errors seen on sockets that the SDK's list (ECONNRESET, ECONNREFUSED, EPIPE, ETIMEDOUT) leaves out. */
 const NETWORK_CODES = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
@@ -103,15 +90,15 @@ export function errorName(err: unknown): string {
   return e?.name ?? e?.code ?? 'Error';
 }
 
-/** Decides what a failed AWS call means for a retry loop. */
+/** Decides what a failed AWS call means for a retry loop: the SDK's classification first. */
 export function classifyError(err: unknown): ErrorClass {
   const e = (err ?? {}) as SdkLikeError;
   const name = e.name ?? '';
   if (name === 'ExpiredIteratorException') return 'expired-iterator';
-  if (THROTTLE_NAMES.has(name)) return 'throttle';
+  const sdk = e as Parameters<typeof isThrottlingError>[0];
+  if (isThrottlingError(sdk) || EXTRA_THROTTLE_NAMES.has(name)) return 'throttle';
   const status = e.$metadata?.httpStatusCode;
-  if (status === 429) return 'throttle';
-  if (RETRYABLE_NAMES.has(name)) return 'retryable';
+  if (isTransientError(sdk) || isServerError(sdk) || EXTRA_RETRYABLE_NAMES.has(name)) return 'retryable';
   if (status !== undefined && status >= 500) return 'retryable';
   if (e.code !== undefined && NETWORK_CODES.has(e.code)) return 'retryable';
   if (NETWORK_CODES.has(name)) return 'retryable';

@@ -8,6 +8,12 @@
  * suppressed and ONE summary per window reports how many and the highest
  * score. When SNS is down the queue fills and further notifications are
  * dropped and counted, so detection keeps its pace.
+ *
+ * `notifyAcknowledged()` is the at-least-once variant the pipeline uses: the
+ * notification is queued whatever the queue's length (the caller's own
+ * backpressure bounds it) and the returned promise says whether SNS accepted
+ * it (true; also for a suppressed one, which the window's summary reports) or
+ * it was given up (false: not retryable, out of attempts, or dropped at close).
  */
 import { PublishCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
 import { wellFormedText } from './notification-text.js';
@@ -71,6 +77,8 @@ interface QueuedMessage {
   message: string;
   subject?: string;
   attributes: Record<string, MessageAttributeValue>;
+  /** Told whether SNS accepted the message (notifyAcknowledged). */
+  settle?: (accepted: boolean) => void;
 }
 
 /** SNS message body limit (bytes, UTF-8). */
@@ -136,6 +144,23 @@ export class SnsNotifier {
     return this.enqueue(this.prepare(n)) ? 'queued' : 'dropped';
   }
 
+  /** Like notify(), and `accepted` resolves once SNS took it (true) or it was given up (false). */
+  notifyAcknowledged(n: Notification): { outcome: NotifyOutcome; accepted: Promise<boolean> } {
+    if (this.closed) {
+      this.counters.dropped++;
+      return { outcome: 'dropped', accepted: Promise.resolve(false) };
+    }
+    if (!this.takeToken()) {
+      this.suppress(n);
+      return { outcome: 'suppressed', accepted: Promise.resolve(true) };
+    }
+    const m = this.prepare(n);
+    const accepted = new Promise<boolean>((resolve) => (m.settle = resolve));
+    this.queue.push(m);
+    this.wakePublisher?.();
+    return { outcome: 'queued', accepted };
+  }
+
   stats(): SnsNotifierStats {
     return { ...this.counters, queued: this.queue.length + (this.inFlight ? 1 : 0) };
   }
@@ -170,7 +195,7 @@ export class SnsNotifier {
     this.cancelWindowTimer = undefined;
     await this.flush(timeoutMs);
     this.counters.dropped += this.queue.length;
-    this.queue.length = 0;
+    for (const m of this.queue.splice(0)) m.settle?.(false);
     this.abort.abort();
     this.wakePublisher?.();
     await this.loop;
@@ -274,16 +299,19 @@ export class SnsNotifier {
         continue;
       }
       this.inFlight = true;
+      let accepted = false;
       try {
-        await this.publish(m, signal);
+        accepted = await this.publish(m, signal);
       } finally {
         this.inFlight = false;
+        m.settle?.(accepted);
       }
     }
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  private async publish(m: QueuedMessage, signal: AbortSignal): Promise<void> {
+  /** true once SNS accepted the message. */
+  private async publish(m: QueuedMessage, signal: AbortSignal): Promise<boolean> {
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       if (attempt > 0) {
         this.counters.retries++;
@@ -291,7 +319,7 @@ export class SnsNotifier {
       }
       if (signal.aborted) {
         this.counters.dropped++;
-        return;
+        return false;
       }
       try {
         await this.client.send(
@@ -304,17 +332,17 @@ export class SnsNotifier {
           { abortSignal: signal },
         );
         this.counters.published++;
-        return;
+        return true;
       } catch (e) {
         if (signal.aborted) {
           this.counters.dropped++;
-          return;
+          return false;
         }
         const cls = classifyError(e);
         if (cls === 'fatal') {
           this.counters.failed++;
           this.log.error?.('SNS publish failed (not retryable)', { topic: this.topicArn, error: errorMessage(e) });
-          return;
+          return false;
         }
         this.log.debug?.('SNS publish failed; retrying', { error: errorName(e), attempt: attempt + 1 });
         if (attempt + 1 === this.maxAttempts) {
@@ -323,6 +351,7 @@ export class SnsNotifier {
         }
       }
     }
+    return false;
   }
 }
 

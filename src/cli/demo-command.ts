@@ -24,7 +24,7 @@ import {
   type CliIo,
   readCommandSettings,
 } from './args.js';
-import { OutputSink, formatNotification } from './output.js';
+import { OutputSink, formatNotification } from '../io/output.js';
 
 export const DEMO_COUNT = 20_000;
 /** With --follow: slow enough to watch, fast enough to see an anomaly every few seconds. */

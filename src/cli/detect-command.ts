@@ -10,8 +10,9 @@
  * also as soon as the input pauses (a setImmediate callback only runs once the line reader
  * waits for more bytes), so a slow live stream is not held back waiting for a full batch.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { open, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { resolveOptions, LIMITS, type ForestOptions } from '../forest/options.js';
 import { DeadLetterWriter } from '../io/dead-letter.js';
@@ -25,9 +26,12 @@ import {
   type RecordParser,
 } from '../io/record-parser.js';
 import { DetectionBatch, DEFAULT_MAX_KEYS, type RecordDetector } from '../detect/detector.js';
-import { createRecordDetector, InlineDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost, type DetectorSpec } from '../detect/detector-host.js';
-import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../service/models.js';
+import { createRecordDetector, InlineDetectorHost, PartitionedDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost, type DetectorSpec } from '../detect/detector-host.js';
+import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../pipeline/models.js';
 import { explain } from '../detect/explanation.js';
+import type { DetectionSettings } from '../detect/settings.js';
+import { flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
+import { OptionError, describeOptionError } from '../util/option-error.js';
 import {
   describeStrategy,
   graderFactory,
@@ -52,7 +56,9 @@ import {
   type CliIo,
   readCommandSettings,
 } from './args.js';
-import { ByteTextBuilder, OutputSink, formatNotification } from './output.js';
+import { ByteTextBuilder, OutputSink, formatNotification } from '../io/output.js';
+import { FormatError, RecordFormatter, guardFormat } from '../pipeline/formatter.js';
+import { writeFileAtomicSync } from '../pipeline/atomic-write.js';
 import { ProgressBar } from './progress.js';
 
 /** Records scored per detector call: large enough to amortise calls, small enough for latency and memory. */
@@ -98,6 +104,8 @@ Output
   --notify stderr|stdout     print "Anomaly detected: Time=..., Value=..., Score=..." per anomaly
   --quiet                    no progress bar
   --stats-json FILE          write run statistics as JSON to FILE ("-": stderr)
+  --workers N                scoring threads with --key-field, each key on one of
+                             them (same results as one thread)         [cores, up to 8]
   --no-worker                score on the main thread (slower; same results)
   --state FILE               resume the models saved in FILE (when it exists) and save
                              them there at the end; exact: scores continue as if the
@@ -136,12 +144,13 @@ const DETECT_OPTIONS = {
   quiet: { type: 'boolean', short: 'q' },
   'stats-json': { type: 'string' },
   'no-worker': { type: 'boolean' },
+  workers: { type: 'string' },
   state: { type: 'string' },
   'state-every': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export interface DetectConfig {
+export interface DetectConfig extends DetectionSettings {
   /** A file path; undefined or '-' for stdin. */
   input: string | undefined;
   format: InputFormat;
@@ -161,6 +170,8 @@ export interface DetectConfig {
   maxLineBytes: number;
   /** Score on a worker thread (when the compiled worker module exists), overlapping parsing and scoring. */
   worker: boolean;
+  /** Worker threads for keyed models (each key on one); 1 for one model. */
+  workers?: number;
   /** Models are resumed from and saved to this file (src/service/models.ts format). */
   state?: string | undefined;
   /** Save the models every this many records too. */
@@ -173,59 +184,19 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
   if (values.help === true) return undefined;
 
   const format = choiceOption(values, 'format', ['ndjson', 'csv'] as const) ?? 'ndjson';
-  const fields = listOption(values, 'fields') ?? ['value'];
-  if (fields.length > MAX_FIELDS) throw new UsageError(`--fields names ${fields.length} fields; at most ${MAX_FIELDS} are supported`);
-  const mapping: FieldMapping = { fields, timeField: stringOption(values, 'time-field'), keyField: stringOption(values, 'key-field') };
+  let settings: DetectionSettings;
   try {
-    validateFieldMapping(mapping);
+    settings = readDetectionSettings(values);
   } catch (error) {
-    throw new UsageError(`--${optionOf((error as Error).message)}`);
+    if (error instanceof OptionError) throw new UsageError(describeOptionError(spellOption(error.option, 'flag'), error.detail));
+    throw error;
   }
-
-  const forest: ForestOptions = {
-    dimensions: fields.length,
-    shingleSize: integerOption(values, 'shingle', LIMITS.shingleSize[0], LIMITS.shingleSize[1]) ?? 1,
-    numberOfTrees: integerOption(values, 'trees', LIMITS.numberOfTrees[0], LIMITS.numberOfTrees[1]) ?? 50,
-    sampleSize: integerOption(values, 'sample-size', LIMITS.sampleSize[0], LIMITS.sampleSize[1]) ?? 256,
-    timeDecay: numberOption(values, 'time-decay', 0),
-    outputAfter: integerOption(values, 'output-after', 1, Number.MAX_SAFE_INTEGER),
-    randomSeed: stringOption(values, 'seed') ?? '0',
-    engine: choiceOption(values, 'engine', ['wasm', 'ts'] as const) ?? 'wasm',
-  };
-  if (forest.timeDecay === undefined) delete forest.timeDecay;
-  if (forest.outputAfter === undefined) delete forest.outputAfter;
-  try {
-    resolveOptions(forest);
-  } catch (error) {
-    const message = (error as Error).message;
-    throw new UsageError(message.startsWith('randomSeed') ? `--seed${message.slice('randomSeed'.length)}` : message);
-  }
-
-  let threshold: ThresholdStrategy;
-  try {
-    threshold = parseThresholdStrategy(stringOption(values, 'threshold'), stringOption(values, 'parity'));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-
-  let outputFields = listOption(values, 'output-fields');
-  const shape = choiceOption(values, 'shape', ['full', 'flink'] as const);
-  if (shape !== undefined && outputFields !== undefined) throw new UsageError('--shape and --output-fields cannot be combined');
-  if (shape === 'flink') outputFields = ['time', 'value', 'score'];
-
-  const maxKeys = integerOption(values, 'max-keys', 1, 1_000_000) ?? DEFAULT_MAX_KEYS;
-  if (values['max-keys'] !== undefined && mapping.keyField === undefined) throw new UsageError('--max-keys needs --key-field');
-
+  const mapping = settings.mapping;
   return {
     input: positionals[0],
     format,
-    mapping,
-    forest,
-    threshold,
-    maxKeys,
-    explain: values.explain === true,
+    ...settings,
     onlyAnomalies: values['only-anomalies'] === true,
-    outputFields,
     notify: choiceOption(values, 'notify', ['stderr', 'stdout'] as const),
     output: stringOption(values, 'output'),
     deadLetter: stringOption(values, 'dead-letter'),
@@ -233,14 +204,18 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
     statsJson: stringOption(values, 'stats-json'),
     maxLineBytes: DEFAULT_MAX_LINE_BYTES,
     worker: values['no-worker'] !== true && stringOption(values, 'state') === undefined,
+    workers: workersOption(values, mapping.keyField !== undefined),
     state: stringOption(values, 'state'),
     stateEvery: integerOption(values, 'state-every', 1, Number.MAX_SAFE_INTEGER),
   };
 }
 
-/** 'fields: ...' / 'timeField: ...' from validateFieldMapping, in option spelling. */
-function optionOf(message: string): string {
-  return message.replace(/^timeField/, 'time-field').replace(/^keyField/, 'key-field');
+/** --workers, or the machine's cores (at most 8) for keyed models; 1 for one model. */
+function workersOption(values: Parameters<typeof integerOption>[0], keyed: boolean): number {
+  const n = integerOption(values, 'workers', 1, 64);
+  if (n !== undefined && n > 1 && !keyed) throw new UsageError('--workers above 1 needs --key-field: one model is scored in order on one thread');
+  if (n !== undefined && n > 1 && values['no-worker'] === true) throw new UsageError('--workers and --no-worker cannot be combined');
+  return n ?? (keyed ? Math.min(8, Math.max(1, availableParallelism())) : 1);
 }
 
 export interface DetectStats {
@@ -300,101 +275,6 @@ async function sameFile(a: string | undefined, b: string | undefined): Promise<b
     return x.dev === y.dev && x.ino === y.ino;
   } catch {
     return false;
-  }
-}
-
-/** Builds output lines; the fast path splices results into the input's own JSON text. */
-class RecordFormatter {
-  readonly #adaptive: boolean;
-  readonly #explain: boolean;
-  readonly #fields: readonly string[];
-  readonly #shingleSize: number;
-  readonly #outputFields: readonly string[] | undefined;
-  /** Names the results add; an input field of the same name forces the slow path (results win). */
-  readonly #added: readonly string[];
-
-  constructor(config: DetectConfig) {
-    this.#adaptive = isAdaptive(config.threshold);
-    this.#explain = config.explain;
-    this.#fields = config.mapping.fields;
-    this.#shingleSize = config.forest.shingleSize ?? 1;
-    this.#outputFields = config.outputFields;
-    this.#added = ['score', 'anomaly', ...(this.#adaptive ? ['grade', 'threshold'] : []), ...(this.#explain ? ['explanation'] : [])];
-  }
-
-  /** Appends one NDJSON line (newline included) for record i of the batch to `out`. */
-  format(out: ByteTextBuilder, text: string | undefined, source: Record<string, unknown>, batch: BatchResults, attributionLength: number, i: number): void {
-    if (this.#outputFields !== undefined) {
-      out.append(JSON.stringify(this.#selected(source, batch, attributionLength, i)));
-      out.append('\n');
-      return;
-    }
-    let spliceable = text !== undefined;
-    if (spliceable) for (const name of this.#added) if (Object.hasOwn(source, name)) spliceable = false;
-    if (!spliceable) {
-      out.append(JSON.stringify(Object.assign({ ...source }, this.#results(batch, attributionLength, i))));
-      out.append('\n');
-      return;
-    }
-    // The text parsed as a JSON object, so its last '}' closes it.
-    out.appendUntil(text!, text!.lastIndexOf('}'));
-    out.append(',"score":');
-    out.append(String(batch.score[i]));
-    out.append(batch.anomaly[i] === 1 ? ',"anomaly":true' : ',"anomaly":false');
-    if (this.#adaptive) {
-      out.append(',"grade":');
-      out.append(String(batch.grade[i]));
-      out.append(',"threshold":');
-      out.append(String(batch.threshold[i]));
-    }
-    if (this.#explain) {
-      out.append(',"explanation":');
-      out.append(JSON.stringify(this.#explanation(batch, attributionLength, i)));
-    }
-    out.append('}\n');
-  }
-
-  #explanation(batch: BatchResults, attributionLength: number, i: number): ReturnType<typeof explain> {
-    return explain(this.#fields, this.#shingleSize, batch.high!, batch.low!, i * attributionLength);
-  }
-
-  #results(batch: BatchResults, attributionLength: number, i: number): Record<string, unknown> {
-    const r: Record<string, unknown> = { score: batch.score[i], anomaly: batch.anomaly[i] === 1 };
-    if (this.#adaptive) {
-      r.grade = batch.grade[i];
-      r.threshold = batch.threshold[i];
-    }
-    if (this.#explain) r.explanation = this.#explanation(batch, attributionLength, i);
-    return r;
-  }
-
-  #selected(source: Record<string, unknown>, batch: BatchResults, attributionLength: number, i: number): Record<string, unknown> {
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const name of this.#outputFields!) {
-      let value: unknown;
-      switch (name) {
-        case 'score':
-          value = batch.score[i];
-          break;
-        case 'anomaly':
-          value = batch.anomaly[i] === 1;
-          break;
-        case 'grade':
-          value = batch.grade[i];
-          break;
-        case 'threshold':
-          value = batch.threshold[i];
-          break;
-        case 'explanation':
-          value = batch.high === undefined ? undefined : this.#explanation(batch, attributionLength, i);
-          break;
-        default:
-          value = Object.hasOwn(source, name) ? source[name] : undefined;
-      }
-      // Absent input fields are left out rather than invented.
-      if (value !== undefined) out[name] = value;
-    }
-    return out;
   }
 }
 
@@ -476,7 +356,9 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     }
     const spec = { forest: config.forest, threshold: config.threshold, attribution: config.explain, keyed, maxKeys: config.maxKeys };
     if (config.state !== undefined) host = new InlineDetectorHost(await resumeModels(config, spec));
-    else host = config.worker && WorkerDetectorHost.available ? await WorkerDetectorHost.start(spec) : await InlineDetectorHost.start(spec);
+    else if (config.worker && WorkerDetectorHost.available) {
+      host = keyed && (config.workers ?? 1) > 1 ? await PartitionedDetectorHost.start(spec, config.workers!) : await WorkerDetectorHost.start(spec);
+    } else host = await InlineDetectorHost.start(spec);
   } catch (error) {
     input.source.destroy();
     await sink?.finish();
@@ -488,6 +370,14 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   const k = config.forest.shingleSize ?? 1;
   const attributionLength = config.explain ? b * k : 0;
   const formatter = new RecordFormatter(config);
+  const reportUnformattable = (slot: Slot, i: number, error: FormatError): void => {
+    stats.badRecords++;
+    badByKind.set(error.kind, (badByKind.get(error.kind) ?? 0) + 1);
+    const line = slot.lineNumbers[i]!;
+    progress.clear();
+    stderr.write(`rcf-stream detect: line ${line}: ${error.message}\n`);
+    deadLetters?.write({ line, reason: error.message, kind: error.kind, input: slot.texts[i] ?? guardFormat('input', () => JSON.stringify(slot.sources[i])) });
+  };
   // Notifications to stdout share the sink when results go there too, keeping their order.
   const toStdout = config.output === undefined || config.output === '-';
   const notifySink = config.notify !== 'stdout' ? undefined : toStdout ? sink : new OutputSink(io.stdout, false);
@@ -516,18 +406,32 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     const n = slot.batch.count;
     const values = slot.batch.values;
     let notes = '';
+    let unformattable = 0;
     for (let i = 0; i < n; i++) {
       const anomaly = results.anomaly[i] === 1;
-      if (anomaly) {
-        stats.anomalies++;
-        if (config.notify !== undefined) {
+      // One record that cannot be written (nested too deeply, ...) is a dead letter, not the end of the run.
+      let note: string | undefined;
+      try {
+        if (anomaly && config.notify !== undefined) {
           const time = timeField === undefined ? slot.lineNumbers[i] : slot.times[i];
-          notes += `${formatNotification(time, values, i * b, b, results.score[i]!)}\n`;
+          note = guardFormat('notification', () => formatNotification(time, values, i * b, b, results.score[i]!));
         }
+        if (!config.onlyAnomalies || anomaly) formatter.appendLine(out, slot.texts[i], slot.sources[i]!, results, i);
+      } catch (error) {
+        if (!(error instanceof FormatError)) throw error;
+        unformattable++;
+        try {
+          reportUnformattable(slot, i, error);
+        } catch {
+          // The input itself cannot be shown either: reported without it.
+          deadLetters?.write({ line: slot.lineNumbers[i]!, reason: error.message, kind: error.kind });
+        }
+        continue;
       }
-      if (!config.onlyAnomalies || anomaly) formatter.format(out, slot.texts[i], slot.sources[i]!, results, attributionLength, i);
+      if (anomaly) stats.anomalies++;
+      if (note !== undefined) notes += `${note}\n`;
     }
-    stats.records += n;
+    stats.records += n - unformattable;
     sink!.write(out.take());
     if (notes.length > 0) {
       if (notifySink !== undefined) notifySink.write(notes);
@@ -635,7 +539,8 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
           try {
             parser = createRecordParser('csv', config.mapping, line.text);
           } catch (error) {
-            throw new UsageError(`CSV header (line ${line.lineNumber}): ${optionOf((error as Error).message)}`);
+            if (error instanceof OptionError) throw new UsageError(`CSV header (line ${line.lineNumber}): ${flagOf(error.option)}: ${error.detail}`);
+            throw new UsageError(`CSV header (line ${line.lineNumber}): ${(error as Error).message}`);
           }
           continue;
         }
@@ -781,14 +686,12 @@ async function resumeModels(config: DetectConfig, spec: DetectorSpec): Promise<R
   try {
     return await decodeModels(bytes, { detect: config, grader: await graderFactory(config.threshold) });
   } catch (error) {
-    if (error instanceof ModelMismatchError) throw new UsageError(`--state ${JSON.stringify(path)}: ${error.message.replace(/Run with the same settings.*$/, 'Run with the same settings, or use another --state file.')}`);
+    if (error instanceof ModelMismatchError) throw new UsageError(`--state ${JSON.stringify(path)}: ${error.mismatch} Run with the same settings, or use another --state file.`);
     throw new RunError(`the state file ${JSON.stringify(path)} is unusable: ${(error as Error).message}`);
   }
 }
 
-/** Writes every model to config.state atomically: a whole new file, then a rename. */
+/** Writes every model to config.state atomically and durably (fsync'd temp file, rename). */
 function saveModels(path: string, config: DetectConfig, host: InlineDetectorHost): void {
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, encodeModels(host.detector, modelFingerprint(config)));
-  renameSync(temp, path);
+  writeFileAtomicSync(path, encodeModels(host.detector, modelFingerprint(config)));
 }

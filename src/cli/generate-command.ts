@@ -48,28 +48,8 @@ const GENERATE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** The generator's settings, shared with `generate --to-kinesis` (kinesis-producer.ts). */
-export interface GeneratorSettings {
-  count: number;
-  seed: number;
-  outlierRate: number;
-  labels: boolean;
-  rate: number | undefined;
-  quiet: boolean;
-}
-
-/** Reads the generator's options from parsed argv; throws UsageError. */
-export function readGeneratorSettings(values: Parsed['values']): GeneratorSettings {
-  const countText = stringOption(values, 'count');
-  return {
-    count: countText === 'inf' || countText === 'infinite' ? Infinity : (integerOption(values, 'count', 0, Number.MAX_SAFE_INTEGER) ?? DEFAULT_COUNT),
-    seed: integerOption(values, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) ?? DEFAULT_SEED,
-    outlierRate: numberOption(values, 'outlier-rate', 0, 1) ?? DEFAULT_OUTLIER_RATE,
-    labels: values.labels === true,
-    rate: numberOption(values, 'rate', Number.MIN_VALUE),
-    quiet: values.quiet === true,
-  };
-}
+export { readGeneratorSettings, type GeneratorSettings } from './generator-settings.js';
+import { readGeneratorSettings } from './generator-settings.js';
 
 export async function runGenerateCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   // The Kinesis producer loads the AWS SDK, so only when asked for.

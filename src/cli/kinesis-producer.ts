@@ -24,7 +24,7 @@ import {
   type CliIo,
 } from './args.js';
 import { errorMessage } from '../aws/retry.js';
-import { readGeneratorSettings } from './generate-command.js';
+import { readGeneratorSettings } from './generator-settings.js';
 
 export const KINESIS_PRODUCER_HELP = `
 To Kinesis (instead of stdout)

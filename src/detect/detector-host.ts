@@ -185,6 +185,112 @@ export class WorkerDetectorHost implements DetectorHost {
   }
 }
 
+/**
+ * Keyed models on N worker threads: each key belongs to one worker (a hash of the key),
+ * so each key's model sees its records in the stream's order and scores exactly as on
+ * one thread. A batch is split by worker, scored in parallel, and its results put back
+ * in the batch's order. Each worker keeps up to maxKeys models (its own LRU), so results
+ * equal one thread's as long as no model is evicted.
+ */
+export class PartitionedDetectorHost implements DetectorHost {
+  readonly kind = 'worker';
+  readonly #hosts: WorkerDetectorHost[];
+  readonly #dimensions: number;
+  readonly #attributionLength: number;
+  readonly #owner = new Map<string, number>();
+
+  private constructor(hosts: WorkerDetectorHost[], spec: DetectorSpec) {
+    this.#hosts = hosts;
+    this.#dimensions = spec.forest.dimensions;
+    this.#attributionLength = spec.attribution ? spec.forest.dimensions * (spec.forest.shingleSize ?? 1) : 0;
+  }
+
+  static async start(spec: DetectorSpec, workers: number): Promise<PartitionedDetectorHost> {
+    if (!spec.keyed) throw new Error('several detector workers need keyed models (one model cannot be split)');
+    const hosts: WorkerDetectorHost[] = [];
+    try {
+      for (let i = 0; i < workers; i++) hosts.push(await WorkerDetectorHost.start(spec));
+    } catch (error) {
+      await Promise.all(hosts.map((h) => h.close()));
+      throw error;
+    }
+    return new PartitionedDetectorHost(hosts, spec);
+  }
+
+  get workers(): number {
+    return this.#hosts.length;
+  }
+
+  get size(): number {
+    return this.#hosts.reduce((n, h) => n + h.size, 0);
+  }
+
+  get evictions(): number {
+    return this.#hosts.reduce((n, h) => n + h.evictions, 0);
+  }
+
+  /** The worker of `key`: 32-bit FNV-1a of its UTF-16 units, modulo the workers. */
+  workerOf(key: string): number {
+    let w = this.#owner.get(key);
+    if (w !== undefined) return w;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    w = (h >>> 0) % this.#hosts.length;
+    if (this.#owner.size >= 1 << 16) this.#owner.clear();
+    this.#owner.set(key, w);
+    return w;
+  }
+
+  async submit(batch: DetectionBatch): Promise<BatchResults> {
+    const n = batch.count;
+    const b = this.#dimensions;
+    const D = this.#attributionLength;
+    const W = this.#hosts.length;
+    const of = new Uint16Array(n);
+    const counts = new Array<number>(W).fill(0);
+    for (let i = 0; i < n; i++) {
+      const w = this.workerOf(batch.keys[i]!);
+      of[i] = w;
+      counts[w]!++;
+    }
+    const parts = counts.map((c) => new DetectionBatch(Math.max(c, 1), b, D));
+    for (let i = 0; i < n; i++) {
+      const part = parts[of[i]!]!;
+      const j = part.count++;
+      part.values.set(batch.values.subarray(i * b, (i + 1) * b), j * b);
+      part.keys[j] = batch.keys[i]!;
+    }
+    const results = await Promise.all(parts.map((part, w) => (part.count > 0 ? this.#hosts[w]!.submit(part) : Promise.resolve(undefined))));
+    const out: BatchResults = {
+      score: new Float64Array(n),
+      grade: new Float64Array(n),
+      threshold: new Float64Array(n),
+      anomaly: new Uint8Array(n),
+      high: D > 0 ? new Float64Array(n * D) : undefined,
+      low: D > 0 ? new Float64Array(n * D) : undefined,
+    };
+    const next = new Array<number>(W).fill(0);
+    for (let i = 0; i < n; i++) {
+      const w = of[i]!;
+      const r = results[w]!;
+      const j = next[w]!++;
+      out.score[i] = r.score[j]!;
+      out.grade[i] = r.grade[j]!;
+      out.threshold[i] = r.threshold[j]!;
+      out.anomaly[i] = r.anomaly[j]!;
+      if (D > 0) {
+        out.high!.set(r.high!.subarray(j * D, (j + 1) * D), i * D);
+        out.low!.set(r.low!.subarray(j * D, (j + 1) * D), i * D);
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#hosts.map((h) => h.close()));
+  }
+}
+
 /** The worker's side: builds the detector, then scores batches as they come. */
 async function serve(): Promise<void> {
   const port = parentPort!;

@@ -9,7 +9,9 @@
  *     | forest snapshot length (LEB128) + bytes (src/forest/snapshot.ts)
  *   CRC-32 of everything before it
  */
-import { restoreForestSync, SnapshotError, loadKernel, type EngineName } from '../index.js';
+import { restoreForestSync, loadKernel } from '../forest/create.js';
+import { SnapshotError } from '../forest/snapshot.js';
+import type { EngineName } from '../forest/options.js';
 import { BinaryFormatError, ByteReader, ByteWriter, crc32 } from '../util/binary.js';
 import { Detector, KeyedDetector, type DetectorOptions, type KeyedDetectorOptions, type Model, type RecordDetector } from './detector.js';
 import { FixedThresholdGrader, type Grader } from './grader.js';

@@ -12,7 +12,9 @@
  * LRU of `maxKeys` models. Both expose their models (`entries()`, `insert()`), so a
  * snapshot can save and restore every forest and grader.
  */
-import { createForestSync, loadKernel, type Forest, type ForestConfig, type ForestOptions } from '../index.js';
+import { createForestSync, loadKernel } from '../forest/create.js';
+import type { Forest } from '../forest/forest.js';
+import type { ForestConfig, ForestOptions } from '../forest/options.js';
 import { seedWords } from '../forest/options.js';
 import type { Grader } from './grader.js';
 

@@ -9,7 +9,8 @@
  * - aws-parity: the grade of AWS's TRCF thresholder (`--threshold auto --parity aws`);
  * - raw: min(1, score / 8), how Kinesis Analytics' RANDOM_CUT_FOREST entered NAB.
  */
-import { createForestSync, loadKernel, type EngineName, type ForestOptions } from '../index.js';
+import { createForestSync, loadKernel } from '../forest/create.js';
+import type { EngineName, ForestOptions } from '../forest/options.js';
 import { resolveOptions, seedOf } from '../forest/options.js';
 import type { Grader } from '../detect/grader.js';
 import { QualityGrader, QUALITY_FOREST_DEFAULTS, type QualityGraderOptions } from '../detect/quality-grader.js';

@@ -49,11 +49,19 @@ export const LIMITS = {
 /** Largest value magnitude accepted: beyond it f32 box widths can overflow to infinity. */
 export const MAX_ABS_VALUE = 1e38;
 
+/**
+ * An error whose message is `<option> <detail>`, with both as fields, so an interface can
+ * print the option in its own spelling (`--trees`, `RCF_TREES`) without parsing the message.
+ */
+function badOption(ctor: RangeErrorConstructor | TypeErrorConstructor, option: string, detail: string): Error {
+  return Object.assign(new ctor(`${option} ${detail}`), { option, detail });
+}
+
 function integerIn(name: string, value: unknown, [lo, hi]: readonly [number, number]): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
+    throw badOption(TypeError, name, `must be an integer, got ${describe(value)}`);
   }
-  if (value < lo || value > hi) throw new RangeError(`${name} must be between ${lo} and ${hi}, got ${value}`);
+  if (value < lo || value > hi) throw badOption(RangeError, name, `must be between ${lo} and ${hi}, got ${value}`);
   return value;
 }
 
@@ -72,12 +80,12 @@ export function seedWords(seed: number | bigint | string): { hi: number; lo: num
   if (typeof seed === 'bigint') big = seed;
   else if (typeof seed === 'number') {
     if (!Number.isSafeInteger(seed)) {
-      throw new TypeError(`randomSeed must be a safe integer (use a bigint or decimal string beyond 2^53), got ${seed}`);
+      throw badOption(TypeError, 'randomSeed', `must be a safe integer (use a bigint or decimal string beyond 2^53), got ${seed}`);
     }
     big = BigInt(seed);
   } else if (typeof seed === 'string' && /^[+-]?\d+$/.test(seed.trim())) big = BigInt(seed.trim());
-  else throw new TypeError(`randomSeed must be an integer, bigint or decimal string, got ${describe(seed)}`);
-  if (big < INT64_MIN || big > INT64_MAX) throw new RangeError(`randomSeed must fit a signed 64-bit integer, got ${big}`);
+  else throw badOption(TypeError, 'randomSeed', `must be an integer, bigint or decimal string, got ${describe(seed)}`);
+  if (big < INT64_MIN || big > INT64_MAX) throw badOption(RangeError, 'randomSeed', `must fit a signed 64-bit integer, got ${big}`);
   const u = BigInt.asUintN(64, big);
   return { hi: Number(u >> 32n) | 0, lo: Number(u & 0xffffffffn) | 0 };
 }
@@ -100,14 +108,14 @@ export function resolveOptions(options: ForestOptions): ForestConfig & { engine:
   let timeDecay = 1.0 / (10.0 * S);
   if (options.timeDecay !== undefined) {
     const v = options.timeDecay;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`timeDecay must be a finite number, got ${describe(v)}`);
-    if (v < 0) throw new RangeError(`timeDecay must be >= 0, got ${v}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw badOption(TypeError, 'timeDecay', `must be a finite number, got ${describe(v)}`);
+    if (v < 0) throw badOption(RangeError, 'timeDecay', `must be >= 0, got ${v}`);
     timeDecay = v;
   }
   let outputAfter = Math.max(1, Math.trunc(S * 0.25));
   if (options.outputAfter !== undefined) outputAfter = integerIn('outputAfter', options.outputAfter, [1, Number.MAX_SAFE_INTEGER]);
   const engine = options.engine ?? 'wasm';
-  if (engine !== 'wasm' && engine !== 'ts') throw new TypeError(`engine must be "wasm" or "ts", got ${describe(engine)}`);
+  if (engine !== 'wasm' && engine !== 'ts') throw badOption(TypeError, 'engine', `must be "wasm" or "ts", got ${describe(engine)}`);
   const { hi, lo } = seedWords(options.randomSeed ?? 0);
   return {
     baseDimensions: b,

@@ -18,6 +18,7 @@
  *
  * Field names are top-level keys; a dot in a name is literal, not a path.
  */
+import { OptionError } from '../util/option-error.js';
 
 export const MAX_FIELDS = 30;
 /** Largest accepted magnitude; float32 tops out near 3.4e38 and box sums must not overflow. */
@@ -76,31 +77,31 @@ export type InputFormat = 'ndjson' | 'csv';
 
 /**
  * Checks a mapping before any input is read.
- * @throws RangeError naming the offending option (`fields`, `timeField`, `keyField`).
+ * @throws OptionError (a RangeError) naming the offending option (`fields`, `timeField`, `keyField`).
  */
 export function validateFieldMapping(mapping: FieldMapping): void {
   const fields: unknown = mapping.fields;
   if (!Array.isArray(fields)) {
-    throw new RangeError('fields: must be an array of field names');
+    throw new OptionError('fields', 'must be an array of field names');
   }
   if (fields.length < 1 || fields.length > MAX_FIELDS) {
-    throw new RangeError(`fields: must name 1 to ${MAX_FIELDS} fields, got ${fields.length}`);
+    throw new OptionError('fields', `must name 1 to ${MAX_FIELDS} fields, got ${fields.length}`);
   }
   const seen = new Set<string>();
   for (let i = 0; i < fields.length; i++) {
     const name: unknown = fields[i];
     if (typeof name !== 'string' || name.length === 0) {
-      throw new RangeError(`fields: field ${i + 1} must be a non-empty name`);
+      throw new OptionError('fields', `field ${i + 1} must be a non-empty name`);
     }
     if (seen.has(name)) {
-      throw new RangeError(`fields: field ${JSON.stringify(name)} is listed twice`);
+      throw new OptionError('fields', `field ${JSON.stringify(name)} is listed twice`);
     }
     seen.add(name);
   }
   for (const option of ['timeField', 'keyField'] as const) {
     const name: unknown = mapping[option];
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
-      throw new RangeError(`${option}: must be a non-empty name`);
+      throw new OptionError(option, 'must be a non-empty name');
     }
   }
 }
@@ -331,10 +332,10 @@ export class CsvRecordParser implements RecordParser {
       const index = this.columns.indexOf(name);
       if (index === -1) {
         const known = this.columns.map((column) => JSON.stringify(column)).join(', ');
-        throw new Error(`${option}: CSV header has no column ${JSON.stringify(name)} (columns: ${known})`);
+        throw new OptionError(option, `CSV header has no column ${JSON.stringify(name)} (columns: ${known})`);
       }
       if (this.columns.indexOf(name, index + 1) !== -1) {
-        throw new Error(`${option}: CSV header has more than one column ${JSON.stringify(name)}`);
+        throw new OptionError(option, `CSV header has more than one column ${JSON.stringify(name)}`);
       }
       return index;
     };

@@ -5,7 +5,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { Logger } from '../aws/retry.js';
-import type { LogLevel } from './config.js';
+import type { LogLevel } from './settings.js';
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

@@ -1,18 +1,19 @@
 /**
- * The streaming service behind `rcf-stream run`:
+ * The streaming service behind `rcf-stream run`: wiring of the pipeline
+ * (src/pipeline) over Kinesis:
  *
- *   KinesisSource -> decode + parse -> detector -> output stream (or stdout)
- *        |                |                          + SNS notifications
- *        |                +--> bad records ---> dead-letter file / stream
- *        +--- positions + model snapshot ---> checkpoint store (one write)
+ *   KinesisSource -> BatchProcessor (decode, parse, score with the shard's models, format)
+ *        |             -> sinks: output stream (or stdout), dead-letter file / stream, SNS
+ *        +--- positions + model snapshot, once every sink acknowledged ---> checkpoint store
  *
- * Batches are scored in arrival order on this thread; their deliveries
- * (output records, dead letters, notifications) run one after another in the
- * same order, while the next batches are scored (a few batches ahead at most).
+ * Batches are scored in arrival order on this thread, each by the models of its
+ * own shard (--model-scope shard, the default), so a record's score depends only
+ * on its shard's order. Deliveries run one after another in scoring order while
+ * the next batches are scored (a few batches ahead at most).
  *
  * At-least-once: a shard's position moves only when its batch was delivered
  * (output accepted by Kinesis or written to stdout, dead letters written,
- * notifications handed to SNS). A checkpoint first holds scoring and waits
+ * notifications accepted by SNS or folded into its rate-limit summary). A checkpoint first holds scoring and waits
  * for every scored batch to be delivered, then takes the positions and the
  * model snapshot at the same instant, so they describe exactly the same
  * records: after a restart the models continue as if never stopped, and the
@@ -22,7 +23,7 @@
  * checkpoint (the models already learned records whose output was lost);
  * the restart replays from the last checkpoint.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -37,9 +38,9 @@ import {
   describeAwsConfig,
   type AwsConfig,
 } from '../aws/clients.js';
-import { KinesisSource, type KinesisSourceStats, type ShardBatch, type SourceRecord } from '../aws/kinesis-source.js';
-import { KinesisSink, MAX_RECORD_BYTES, type KinesisSinkStats, type SinkEntry } from '../aws/kinesis-sink.js';
-import { SnsNotifier, type Notification, type SnsNotifierStats } from '../aws/sns-notifier.js';
+import { KinesisSource, type KinesisSourceStats, type ShardBatch } from '../aws/kinesis-source.js';
+import { KinesisSink, type KinesisSinkStats } from '../aws/kinesis-sink.js';
+import { SnsNotifier, type SnsNotifierStats } from '../aws/sns-notifier.js';
 import { classifyError, errorMessage } from '../aws/retry.js';
 import {
   bindCheckpointToStream,
@@ -52,19 +53,17 @@ import {
   type CheckpointStore,
   type ShardCheckpoint,
 } from '../checkpoint/index.js';
-import { DeadLetterWriter, type DeadLetter } from '../io/dead-letter.js';
-import { createRecordParser, type RecordParser } from '../io/record-parser.js';
-import { DetectionBatch, type RecordDetector } from '../detect/detector.js';
-import { createRecordDetector } from '../detect/detector-host.js';
-import { describeStrategy, graderFactory, isAdaptive } from '../detect/strategy.js';
-import { formatNotification, OutputSink } from '../cli/output.js';
-import type { CheckpointSpec, ServiceConfig } from './config.js';
+import { DeadLetterWriter } from '../io/dead-letter.js';
+import type { DetectorSpec } from '../detect/detector-host.js';
+import { describeStrategy, graderFactory } from '../detect/strategy.js';
+import { OutputSink } from '../io/output.js';
+import { BatchProcessor } from '../pipeline/batch-processor.js';
+import type { PipelineObserver, ScoredBatch, Sink } from '../pipeline/contracts.js';
+import { decodeScopedModels, encodeScopedModels, estimateModelBytes, modelFingerprint } from '../pipeline/models.js';
+import { ModelScopeError, ScopedModels } from '../pipeline/scoped-models.js';
+import { DeadLetterFileSink, DeadLetterStreamSink, KinesisOutputSink, NotificationSink, StreamOutputSink } from '../pipeline/sinks.js';
+import type { CheckpointSpec, ServiceConfig } from './settings.js';
 import { createLogger, type ServiceLogger } from './logger.js';
-import { decodeModels, encodeModels, estimateModelBytes, modelFingerprint } from './models.js';
-import { decodeText, explanationAt, outputPartitionKey, outputRecord, recordId, type OutputShape } from './records.js';
-
-/** Records scored per detector call. */
-const CHUNK = 2048;
 /** Scored batches waiting for delivery before reading pauses. */
 const MAX_PENDING_DELIVERIES = 4;
 /** Bad records logged one by one; after that, one line per this many. */
@@ -109,18 +108,14 @@ export interface ServiceOptions {
   awsOverrides?: Partial<AwsConfig>;
   /** Replaces the store named by config.checkpoint. */
   store?: CheckpointStore;
+  /** Told about scored batches, dead letters, deliveries and commits (metrics, live pages). */
+  observer?: PipelineObserver;
 }
 
-/** What scoring one shard batch produced, waiting to be delivered. */
+/** A scored shard batch waiting to be delivered. */
 interface Work {
-  shardId: string;
+  scored: ScoredBatch;
   checkpoint: ShardCheckpoint;
-  records: number;
-  outputs: SinkEntry[];
-  /** Output lines for stdout when there is no output stream. */
-  lines: string;
-  deadLetters: { letter: DeadLetter; record: SourceRecord }[];
-  notifications: Notification[];
 }
 
 class ServiceFailure extends Error {
@@ -131,29 +126,27 @@ export class AnomalyService {
   readonly done: Promise<ServiceResult>;
   readonly #config: ServiceConfig;
   readonly #log: ServiceLogger;
-  readonly #stdout: Writable;
   readonly #started = performance.now();
   readonly #abort = new AbortController();
   readonly #clients: { destroy(): void }[] = [];
-  readonly #kinesis: KinesisClient;
   readonly #source: KinesisSource;
   readonly #sink: KinesisSink | undefined;
-  readonly #stdoutSink: OutputSink | undefined;
   readonly #dlqSink: KinesisSink | undefined;
-  readonly #dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
   readonly #notifier: SnsNotifier | undefined;
+  readonly #output: KinesisOutputSink | StreamOutputSink;
+  readonly #dlqFile: DeadLetterFileSink | undefined;
+  readonly #dlqStream: DeadLetterStreamSink | undefined;
+  readonly #notifications: NotificationSink | undefined;
+  /** Every sink, in delivery order: output first, then dead letters, then notifications. */
+  readonly #sinks: Sink[];
   readonly #store: CheckpointStore | undefined;
+  readonly #models: ScopedModels;
+  readonly #processor: BatchProcessor;
+  readonly #observer: PipelineObserver | undefined;
   /** The store's model size limit and one full model's size: checked before output is written. */
   readonly #modelBudget: { limit: number; perModel: number } | undefined;
-  readonly #detector: RecordDetector;
   readonly #fingerprint: string;
-  readonly #parser: RecordParser;
-  readonly #shape: OutputShape;
   readonly #initial: Checkpoint | undefined;
-  readonly #batch: DetectionBatch;
-  readonly #sources: Record<string, unknown>[] = new Array<Record<string, unknown>>(CHUNK);
-  readonly #times: unknown[] = new Array<unknown>(CHUNK);
-  readonly #records: SourceRecord[] = new Array<SourceRecord>(CHUNK);
 
   /** Delivered positions, the ones a checkpoint saves. */
   readonly #positions: Record<string, ShardCheckpoint>;
@@ -161,6 +154,8 @@ export class AnomalyService {
   #sinceCheckpoint = 0;
   #deliveryTail: Promise<void> = Promise.resolve();
   readonly #pending: Promise<void>[] = [];
+  /** A batch taken from the source and not yet handed to delivery. */
+  #inHand = 0;
   /** Set while a checkpoint waits for deliveries: scoring holds until it clears. */
   #gate: Promise<void> | undefined;
   #checkpointing: Promise<void> | undefined;
@@ -172,26 +167,20 @@ export class AnomalyService {
   #deliveryFailed = false;
   /** The store refused a save for good (conflict, size, permissions): no further saves. */
   #storeFailed = false;
+  /** When the last delivery finished, or a batch with records arrived (for --exit-when-idle). */
   #lastActivity = Date.now();
   #timers: NodeJS.Timeout[] = [];
   readonly #counters = {
     recordsRead: 0,
     recordsScored: 0,
     anomalies: 0,
-    badRecords: 0,
-    deadLetteredFile: 0,
-    deadLetteredStream: 0,
     outputRecords: 0,
-    queued: 0,
-    suppressed: 0,
-    dropped: 0,
     checkpointsSaved: 0,
     checkpointsFailed: 0,
     lastSavedAt: undefined as string | undefined,
     lastModelBytes: 0,
     restoredModels: false,
   };
-  readonly #badByKind = new Map<string, number>();
 
   private constructor(parts: {
     config: ServiceConfig;
@@ -201,38 +190,28 @@ export class AnomalyService {
     kinesis: KinesisClient;
     sns: SNSClient | undefined;
     store: CheckpointStore | undefined;
-    dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
-    detector: RecordDetector;
+    dlqFile: DeadLetterFileSink | undefined;
+    models: ScopedModels;
     initial: Checkpoint | undefined;
+    observer: PipelineObserver | undefined;
     modelBudget?: { limit: number; perModel: number } | undefined;
   }) {
     const { config } = parts;
     this.#config = config;
     this.#log = parts.log;
-    this.#stdout = parts.stdout;
     this.#clients = parts.clients;
-    this.#kinesis = parts.kinesis;
     this.#store = parts.store;
     this.#dlqFile = parts.dlqFile;
-    this.#detector = parts.detector;
+    this.#models = parts.models;
     this.#initial = parts.initial;
+    this.#observer = parts.observer;
     this.#modelBudget = parts.modelBudget;
     this.#positions = structuredClone(parts.initial?.shards ?? {});
     this.#fingerprint = modelFingerprint(config.detect);
-    const d = config.detect;
-    this.#parser = createRecordParser('ndjson', d.mapping);
-    const b = d.mapping.fields.length;
-    const k = d.forest.shingleSize ?? 1;
-    this.#batch = new DetectionBatch(CHUNK, b, d.explain ? b * k : 0);
-    this.#shape = {
-      outputFields: d.outputFields,
-      adaptive: isAdaptive(d.threshold),
-      explainFields: d.explain ? d.mapping.fields : undefined,
-      shingleSize: k,
-    };
     const log = this.#log;
+    const kinesis = parts.kinesis;
     this.#source = new KinesisSource({
-      client: this.#kinesis,
+      client: kinesis,
       ...config.input,
       startPosition: config.startPosition,
       ...config.source,
@@ -241,12 +220,14 @@ export class AnomalyService {
     const signal = this.#abort.signal;
     if (config.output !== undefined) {
       // Retries never give up on throttling or 5xx: an outage only delays; stop() aborts.
-      this.#sink = new KinesisSink({ client: this.#kinesis, ...config.output, maxAttempts: Number.POSITIVE_INFINITY, logger: log, signal });
+      this.#sink = new KinesisSink({ client: kinesis, ...config.output, maxAttempts: Number.POSITIVE_INFINITY, logger: log, signal });
+      this.#output = new KinesisOutputSink(this.#sink);
     } else {
-      this.#stdoutSink = new OutputSink(this.#stdout, false);
+      this.#output = new StreamOutputSink(new OutputSink(parts.stdout, false));
     }
     if (config.deadLetterStream !== undefined) {
-      this.#dlqSink = new KinesisSink({ client: this.#kinesis, ...config.deadLetterStream, maxAttempts: Number.POSITIVE_INFINITY, logger: log, signal });
+      this.#dlqSink = new KinesisSink({ client: kinesis, ...config.deadLetterStream, maxAttempts: Number.POSITIVE_INFINITY, logger: log, signal });
+      this.#dlqStream = new DeadLetterStreamSink(this.#dlqSink);
     }
     if (parts.sns !== undefined && config.snsTopicArn !== undefined) {
       this.#notifier = new SnsNotifier({
@@ -255,9 +236,21 @@ export class AnomalyService {
         ratePerWindow: config.sns.ratePerWindow,
         windowMs: config.sns.windowMs,
         maxQueue: config.sns.maxQueue,
+        // At least once: an SNS outage delays the pipeline, it does not lose notifications.
+        maxAttempts: Number.POSITIVE_INFINITY,
         logger: log,
       });
+      this.#notifications = new NotificationSink(this.#notifier);
     }
+    this.#sinks = [this.#output, ...(this.#dlqFile ? [this.#dlqFile] : []), ...(this.#dlqStream ? [this.#dlqStream] : []), ...(this.#notifications ? [this.#notifications] : [])];
+    this.#processor = new BatchProcessor({
+      settings: config.detect,
+      models: this.#models,
+      emit: config.emit,
+      partitionKey: config.output !== undefined ? config.outputPartitionKey : undefined,
+      notifications: this.#notifications !== undefined ? { subject: config.sns.subject } : undefined,
+      observer: parts.observer,
+    });
     this.done = this.#run();
   }
 
@@ -270,15 +263,15 @@ export class AnomalyService {
       aws.endpoints = { ...config.aws.endpoints, ...options.awsOverrides?.endpoints };
     }
     const clients: { destroy(): void }[] = [];
-    const cleanup = async (dlq?: DeadLetterWriter): Promise<void> => {
+    let dlqFile: DeadLetterFileSink | undefined;
+    const cleanup = async (): Promise<void> => {
       for (const c of clients) c.destroy();
-      await dlq?.close().catch(() => undefined);
+      await dlqFile?.close().catch(() => undefined);
     };
     const kinesis = createKinesisClient(aws);
     clients.push(kinesis);
     const sns = config.snsTopicArn !== undefined ? createSnsClient(aws) : undefined;
     if (sns) clients.push(sns);
-    let dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
     let store: CheckpointStore | undefined;
     try {
       const unbound = options.store ?? openStore(config.checkpoint, aws, clients);
@@ -287,44 +280,47 @@ export class AnomalyService {
       if (config.deadLetterFile !== undefined) {
         const stream = createWriteStream(config.deadLetterFile, { flags: 'a' });
         await Promise.race([once(stream, 'open'), once(stream, 'error').then(([e]) => Promise.reject(e as Error))]);
-        dlqFile = { writer: new DeadLetterWriter(stream), stream };
+        dlqFile = new DeadLetterFileSink(new DeadLetterWriter(stream), stream);
       }
+      const scope = config.modelScope ?? 'shard';
       log.info('starting', {
         input: config.input.streamName ?? config.input.streamArn,
         output: config.output?.streamName ?? config.output?.streamArn ?? 'stdout',
         sns: config.snsTopicArn,
         checkpoint: describeCheckpoint(config.checkpoint, options.store !== undefined),
+        modelScope: scope,
         aws: describeAwsConfig(aws),
       });
       const initial = await store?.load();
       const grader = await graderFactory(config.detect.threshold);
-      let detector: RecordDetector | undefined;
-      let restored = false;
-      if (initial?.models !== undefined && !config.resetModels) {
-        detector = await decodeModels(initial.models, { detect: config.detect, grader, source: describeCheckpoint(config.checkpoint, options.store !== undefined) });
-        restored = true;
-      } else if (initial !== undefined && initial.models === undefined) {
-        log.warn('checkpoint holds no models; starting new models at the saved positions');
-      }
-      detector ??= await createRecordDetector({
+      const spec: DetectorSpec = {
         forest: config.detect.forest,
         threshold: config.detect.threshold,
         attribution: config.detect.explain,
         keyed: config.detect.mapping.keyField !== undefined,
         maxKeys: config.detect.maxKeys,
-      });
+      };
+      let models: ScopedModels | undefined;
+      let restored = false;
+      if (initial?.models !== undefined && !config.resetModels) {
+        models = await decodeScopedModels(initial.models, { detect: config.detect, grader, scope, spec, source: describeCheckpoint(config.checkpoint, options.store !== undefined) });
+        restored = true;
+      } else if (initial !== undefined && initial.models === undefined) {
+        log.warn('checkpoint holds no models; starting new models at the saved positions');
+      }
+      models ??= new ScopedModels(scope, spec);
       if (initial !== undefined) {
-        log.info('resuming from checkpoint', { updatedAt: initial.updatedAt, shards: Object.keys(initial.shards).length, models: restored ? detector.size : 'new' });
+        log.info('resuming from checkpoint', { updatedAt: initial.updatedAt, shards: Object.keys(initial.shards).length, models: restored ? models.size : 'new' });
       }
       // A store with a size limit (DynamoDB) is checked against the models before any output is written.
       const limit = (unbound as { modelByteLimit?: number } | undefined)?.modelByteLimit;
       const modelBudget = limit !== undefined ? { limit, perModel: await estimateModelBytes(config.detect) } : undefined;
-      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, detector, initial, modelBudget });
+      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, models, initial, observer: options.observer, modelBudget });
       service.#counters.restoredModels = restored;
       return service;
     } catch (error) {
       await store?.close?.().catch(() => undefined); // e.g. the file store's lock
-      await cleanup(dlqFile?.writer);
+      await cleanup();
       throw error;
     }
   }
@@ -341,19 +337,20 @@ export class AnomalyService {
   stats(): ServiceStats {
     const c = this.#counters;
     const uptime = (performance.now() - this.#started) / 1000;
+    const outcomes = this.#notifications?.outcomes ?? { queued: 0, suppressed: 0, dropped: 0 };
     return {
       uptimeSeconds: Math.round(uptime * 1000) / 1000,
       recordsRead: c.recordsRead,
       recordsScored: c.recordsScored,
       recordsPerSecond: uptime > 0 ? Math.round(c.recordsScored / uptime) : 0,
       anomalies: c.anomalies,
-      badRecords: c.badRecords,
-      badRecordsByKind: Object.fromEntries(this.#badByKind),
-      deadLettered: { file: c.deadLetteredFile, stream: c.deadLetteredStream },
+      badRecords: this.#processor.badRecords,
+      badRecordsByKind: Object.fromEntries(this.#processor.badByKind),
+      deadLettered: { file: this.#dlqFile?.delivered ?? 0, stream: this.#dlqStream?.delivered ?? 0 },
       outputRecords: c.outputRecords,
-      notifications: { queued: c.queued, suppressed: c.suppressed, dropped: c.dropped },
-      models: this.#detector.size,
-      evictions: this.#detector.evictions,
+      notifications: { queued: outcomes.queued, suppressed: outcomes.suppressed, dropped: this.#notifier?.stats().dropped ?? 0 },
+      models: this.#models.size,
+      evictions: this.#models.evictions,
       checkpoints: { saved: c.checkpointsSaved, failed: c.checkpointsFailed, lastSavedAt: c.lastSavedAt, lastModelBytes: c.lastModelBytes, restoredModels: c.restoredModels },
       source: this.#source.stats(),
       sink: this.#sink?.stats(),
@@ -370,18 +367,32 @@ export class AnomalyService {
     this.#startTimers();
     try {
       for await (const batch of this.#source.start(this.#initial)) {
-        if (this.#gate !== undefined) await this.#gate;
-        if (this.#failure !== undefined || this.#deliveryFailed) break;
-        if (batch.records.length > 0) this.#lastActivity = Date.now();
-        const work = this.#score(batch);
-        if (this.#overModelBudget()) break; // before this batch's output exists
-        this.#enqueue(work);
+        this.#inHand++;
+        try {
+          if (this.#gate !== undefined) await this.#gate;
+          if (this.#failure !== undefined || this.#deliveryFailed) break;
+          if (batch.records.length > 0) this.#lastActivity = Date.now();
+          await this.#processor.prepare(batch.shardId);
+          // From scoring to enqueueing without an await: a checkpoint never sees models ahead of the queue.
+          let work: Work;
+          try {
+            work = this.#score(batch);
+          } catch (error) {
+            // The models may have learned part of the batch: no checkpoint may follow.
+            if (!(error instanceof ModelScopeError)) this.#deliveryFailed = true;
+            throw error;
+          }
+          if (this.#overModelBudget()) break; // before this batch's output exists
+          this.#enqueue(work);
+        } finally {
+          this.#inHand--;
+        }
         while (this.#pending.length >= MAX_PENDING_DELIVERIES) await this.#pending[0];
         if (this.#sinceCheckpoint >= this.#config.checkpointRecords) void this.#checkpoint('records');
         if (this.#stopping) break;
       }
     } catch (error) {
-      this.#fail(error, 'input stream');
+      this.#fail(error, error instanceof ModelScopeError ? 'model scope' : this.#deliveryFailed ? 'scoring' : 'input stream');
     }
     await this.#source.stop();
     await this.#finishDeliveries();
@@ -399,13 +410,13 @@ export class AnomalyService {
     if (this.#store === undefined) this.#dirty = false;
     await this.#store?.close?.().catch((e: unknown) => this.#log.warn('closing the checkpoint store failed', { error: errorMessage(e) }));
     this.#stopTimers();
-    await this.#notifier?.close(Math.min(5_000, this.#config.shutdownTimeoutMs));
-    await this.#closeDeadLetters();
-    await this.#stdoutSink?.finish();
+    // Every notification was accepted before its position moved; this sends the last rate-limit summary.
+    await this.#notifications?.close(Math.min(5_000, this.#config.shutdownTimeoutMs));
+    await this.#closeSinks();
     for (const c of this.#clients) c.destroy();
-    // Stats first: a disposed keyed detector holds no models any more.
+    // Stats first: disposed models hold nothing any more.
     const stats = this.stats();
-    this.#detector.dispose();
+    this.#models.dispose();
     this.#logStats(stats, true);
     const failure = this.#failure;
     return { exitCode: failure === undefined ? 0 : 1, reason: failure !== undefined ? errorMessage(failure) : this.#stopReason, stats };
@@ -414,12 +425,13 @@ export class AnomalyService {
   /** True (and the service failing, no further checkpoint) when the models outgrew what the store can save. */
   #overModelBudget(): boolean {
     const budget = this.#modelBudget;
-    if (budget === undefined || this.#detector.size * budget.perModel <= budget.limit) return false;
+    if (budget === undefined || this.#models.size * budget.perModel <= budget.limit) return false;
     const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
     this.#storeFailed = true;
+    this.#deliveryFailed = true; // the models learned this batch, whose output is never written
     this.#fail(
       new ServiceFailure(
-        `the models would take about ${mb(this.#detector.size * budget.perModel)} at the next checkpoint (${this.#detector.size} models of about ` +
+        `the models would take about ${mb(this.#models.size * budget.perModel)} at the next checkpoint (${this.#models.size} models of about ` +
           `${Math.round(budget.perModel / 1024)} KB), more than ${describeCheckpoint(this.#config.checkpoint, false)} can keep (${mb(budget.limit)}); ` +
           `stopped before writing their output. Use --checkpoint s3:BUCKET[/PREFIX]/APP, or fewer models (--max-keys)`,
       ),
@@ -440,110 +452,23 @@ export class AnomalyService {
   // --- scoring (synchronous: the models advance only here) ----------------------------
 
   #score(batch: ShardBatch): Work {
-    const work: Work = {
-      shardId: batch.shardId,
-      checkpoint: batch.checkpoint,
-      records: batch.records.length,
-      outputs: [],
-      lines: '',
-      deadLetters: [],
-      notifications: [],
-    };
-    const records = batch.records;
-    this.#counters.recordsRead += records.length;
-    let i = 0;
-    while (i < records.length) {
-      i = this.#scoreChunk(records, i, work);
-    }
-    return work;
-  }
-
-  /** Parses records from `from` into the detection batch until it is full, scores them; returns where it stopped. */
-  #scoreChunk(records: SourceRecord[], from: number, work: Work): number {
-    const batch = this.#batch;
-    const b = batch.dimensions;
-    const keyed = this.#config.detect.mapping.keyField !== undefined;
-    batch.count = 0;
-    let i = from;
-    for (; i < records.length && batch.count < CHUNK; i++) {
-      const r = records[i]!;
-      const text = decodeText(r.data);
-      if (text === undefined) {
-        if (r.deaggregationError !== undefined) this.#bad(work, r, `corrupt KPL aggregate: ${r.deaggregationError}`, 'corrupt KPL aggregate', r.data);
-        else this.#bad(work, r, 'invalid UTF-8', 'invalid UTF-8', r.data);
-        continue;
-      }
-      const slot = batch.count;
-      const parsed = this.#parser.parse(text, batch.values, slot * b);
-      if (!parsed.ok) {
-        this.#bad(work, r, parsed.reason, parsed.kind, text);
-        continue;
-      }
-      this.#sources[slot] = parsed.source;
-      this.#times[slot] = parsed.time;
-      this.#records[slot] = r;
-      if (keyed) batch.keys[slot] = parsed.key!;
-      batch.count = slot + 1;
-    }
-    const n = batch.count;
-    if (n === 0) return i;
-    this.#detector.run(batch);
-    this.#counters.recordsScored += n;
-    const emitAll = this.#config.emit === 'all';
-    const timeField = this.#config.detect.mapping.timeField;
-    for (let s = 0; s < n; s++) {
-      const anomaly = batch.anomaly[s] === 1;
-      if (anomaly) this.#counters.anomalies++;
-      if (!anomaly && !emitAll) continue;
-      const r = this.#records[s]!;
-      const source = this.#sources[s]!;
-      const id = recordId(r);
-      const score = batch.score[s]!;
-      const key = keyed ? batch.keys[s] : undefined;
-      const out = outputRecord(this.#shape, source, {
-        score,
-        anomaly,
-        grade: batch.grade[s]!,
-        threshold: batch.threshold[s]!,
-        explanation: this.#shape.explainFields !== undefined ? explanationAt(this.#shape, batch.high!, batch.low!, s) : undefined,
-        recordId: id,
-      });
-      const json = JSON.stringify(out);
-      if (this.#sink !== undefined) {
-        const entry: SinkEntry = { data: Buffer.from(json, 'utf8'), partitionKey: outputPartitionKey(this.#config.outputPartitionKey, id, key, r, source) };
-        if (entry.data.byteLength + Buffer.byteLength(entry.partitionKey, 'utf8') > MAX_RECORD_BYTES) {
-          this.#bad(work, r, `output record is ${entry.data.byteLength} bytes; Kinesis takes at most ${MAX_RECORD_BYTES}`, 'output too large', decodeText(r.data) ?? r.data);
-        } else work.outputs.push(entry);
-      } else {
-        work.lines += `${json}\n`;
-      }
-      if (anomaly && this.#notifier !== undefined) {
-        const time = timeField !== undefined ? this.#times[s] : (r.arrivalTime?.toISOString() ?? id);
-        const attributes: Record<string, string | number> = { Score: score, AnomalyId: id };
-        if (key !== undefined && key !== '') attributes['Key'] = key;
-        work.notifications.push({
-          message: formatNotification(time, batch.values, s * b, b, score),
-          subject: this.#config.sns.subject,
-          attributes,
-          score,
-        });
+    this.#counters.recordsRead += batch.records.length;
+    const before = this.#processor.badRecords;
+    const scored = this.#processor.process(batch.shardId, batch.records);
+    if (batch.shardEnded) this.#models.ended(batch.shardId);
+    this.#counters.recordsScored += scored.scored;
+    this.#counters.anomalies += scored.anomalies;
+    const bad = this.#processor.badRecords;
+    for (let n = before + 1; n <= bad; n++) {
+      if (n <= BAD_RECORD_LOG_LIMIT || n % BAD_RECORD_LOG_EVERY === 0) {
+        const letter = scored.deadLetters[n - before - 1]!.letter;
+        // Reasons may quote record content (a value, a JSON parse message): logged only at debug level;
+        // the dead letter has the whole record anyway.
+        this.#log.warn('bad record', { recordId: letter.source, kind: letter.kind, total: n });
+        this.#log.debug('bad record reason', { recordId: letter.source, reason: letter.reason });
       }
     }
-    return i;
-  }
-
-  #bad(work: Work, r: SourceRecord, reason: string, kind: string, input: string | Uint8Array): void {
-    const c = this.#counters;
-    c.badRecords++;
-    this.#badByKind.set(kind, (this.#badByKind.get(kind) ?? 0) + 1);
-    const id = recordId(r);
-    if (c.badRecords <= BAD_RECORD_LOG_LIMIT || c.badRecords % BAD_RECORD_LOG_EVERY === 0) {
-      // Reasons may quote record content (a value, a JSON parse message): logged only at debug level;
-      // the dead letter has the whole record anyway.
-      this.#log.warn('bad record', { recordId: id, kind, total: c.badRecords });
-      this.#log.debug('bad record reason', { recordId: id, reason });
-    }
-    work.deadLetters.push({ letter: { line: 0, reason, kind, input, source: id }, record: r });
+    return { scored, checkpoint: batch.checkpoint };
   }
 
   // --- delivery (asynchronous, in scoring order) -----------------------------------------
@@ -553,6 +478,7 @@ export class AnomalyService {
       if (this.#deliveryFailed) return;
       try {
         await this.#deliver(work);
+        this.#lastActivity = Date.now();
         // Also here: the loop may be waiting on an idle stream when deliveries catch up.
         if (this.#sinceCheckpoint >= this.#config.checkpointRecords && !this.#stopping) void this.#checkpoint('records');
       } catch (error) {
@@ -569,41 +495,13 @@ export class AnomalyService {
   }
 
   async #deliver(work: Work): Promise<void> {
-    if (work.outputs.length > 0) {
-      await this.#sink!.put(work.outputs);
-      this.#counters.outputRecords += work.outputs.length;
-    }
-    if (work.lines.length > 0 && this.#stdoutSink !== undefined) {
-      this.#stdoutSink.write(work.lines);
-      if (this.#stdoutSink.needsDrain) await this.#stdoutSink.drain();
-      if (this.#stdoutSink.error !== undefined) throw this.#stdoutSink.error;
-      this.#counters.outputRecords += countLines(work.lines);
-    }
-    if (work.deadLetters.length > 0) await this.#deliverDeadLetters(work);
-    for (const n of work.notifications) {
-      const outcome = this.#notifier!.notify(n);
-      if (outcome === 'queued') this.#counters.queued++;
-      else if (outcome === 'suppressed') this.#counters.suppressed++;
-      else this.#counters.dropped++;
-    }
-    this.#positions[work.shardId] = work.checkpoint;
-    this.#sinceCheckpoint += work.records;
+    const { scored } = work;
+    for (const sink of this.#sinks) await sink.deliver(scored);
+    this.#counters.outputRecords += scored.outputs.length;
+    this.#positions[scored.shardId] = work.checkpoint;
+    this.#sinceCheckpoint += scored.records;
     this.#dirty = true;
-  }
-
-  async #deliverDeadLetters(work: Work): Promise<void> {
-    const file = this.#dlqFile;
-    if (file !== undefined) {
-      for (const { letter } of work.deadLetters) file.writer.write(letter);
-      // The position may advance only once the entries reached the file.
-      await new Promise<void>((resolve, reject) => file.stream.write('', (e) => (e ? reject(e) : resolve())));
-      this.#counters.deadLetteredFile += work.deadLetters.length;
-    }
-    if (this.#dlqSink !== undefined) {
-      const entries = work.deadLetters.map(({ letter, record }) => deadLetterEntry(letter, record));
-      await this.#dlqSink.put(entries);
-      this.#counters.deadLetteredStream += entries.length;
-    }
+    this.#observer?.delivered?.({ batch: scored });
   }
 
   async #finishDeliveries(): Promise<void> {
@@ -620,15 +518,19 @@ export class AnomalyService {
       this.#deliveryFailed = true;
       this.#fail(new ServiceFailure(`output not accepted within the shutdown timeout (${timeoutMs / 1000} s); the last checkpoint stays, its records will be replayed`), 'shutdown');
       this.#abort.abort();
+      await this.#notifications?.close(0);
       await this.#deliveryTail;
     }
   }
 
-  async #closeDeadLetters(): Promise<void> {
-    try {
-      await this.#dlqFile?.writer.close();
-    } catch (error) {
-      this.#fail(error, 'dead-letter file');
+  async #closeSinks(): Promise<void> {
+    for (const sink of this.#sinks) {
+      if (sink === this.#notifications) continue;
+      try {
+        await sink.close();
+      } catch (error) {
+        this.#fail(error, sink.name);
+      }
     }
   }
 
@@ -657,7 +559,7 @@ export class AnomalyService {
       for (const id of this.#source.prunableShardIds(this.#positions)) delete this.#positions[id];
       const started = performance.now();
       // THE call site of model snapshots: same instant as the positions below.
-      const models = encodeModels(this.#detector, this.#fingerprint);
+      const models = encodeScopedModels(this.#models, this.#fingerprint);
       cp = makeCheckpoint(this.#positions, models);
       this.#counters.lastModelBytes = models.byteLength;
       this.#log.debug('checkpoint taken', { reason, modelBytes: models.byteLength, snapshotMs: Math.round(performance.now() - started) });
@@ -671,6 +573,7 @@ export class AnomalyService {
       await this.#store!.save(cp);
       this.#counters.checkpointsSaved++;
       this.#counters.lastSavedAt = cp.updatedAt;
+      this.#observer?.committed?.({ shards: cp.shards, modelBytes: cp.models?.byteLength ?? 0 });
     } catch (error) {
       this.#counters.checkpointsFailed++;
       this.#dirty = true;
@@ -699,12 +602,22 @@ export class AnomalyService {
     const idleMs = cfg.exitWhenIdleMs;
     if (idleMs !== undefined) {
       every(Math.max(50, Math.min(500, idleMs / 2)), () => {
-        if (this.#stopping || Date.now() - this.#lastActivity < idleMs || this.#pending.length > 0) return;
-        const s = this.#source.stats();
-        const behind = Object.values(s.millisBehindLatest);
-        if (s.shardsWaiting === 0 && behind.length >= s.shardsReading && behind.every((ms) => ms === 0)) this.stop('idle');
+        if (!this.#stopping && this.#idle(idleMs)) this.stop('idle');
       });
     }
+  }
+
+  /**
+   * --exit-when-idle: every shard was read to its current end, every batch read was
+   * scored and delivered, and nothing happened for `idleMs` since the last delivery.
+   */
+  #idle(idleMs: number): boolean {
+    if (this.#inHand > 0 || this.#pending.length > 0 || this.#gate !== undefined) return false;
+    if (!this.#source.caughtUp()) {
+      this.#lastActivity = Date.now();
+      return false;
+    }
+    return Date.now() - this.#lastActivity >= idleMs;
   }
 
   #stopTimers(): void {
@@ -730,29 +643,6 @@ export class AnomalyService {
     ];
     this.#log.line(`rcf-stream run: ${final ? 'final: ' : ''}${parts.join(', ')}`);
   }
-}
-
-function countLines(text: string): number {
-  let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
-  return n;
-}
-
-/** A dead letter on the dead-letter stream: the reason and the original record, under its own partition key. */
-function deadLetterEntry(letter: DeadLetter, r: SourceRecord): SinkEntry {
-  const body: Record<string, unknown> = { recordId: letter.source, reason: letter.reason, kind: letter.kind, partitionKey: r.partitionKey };
-  if (r.arrivalTime !== undefined) body['arrivalTime'] = r.arrivalTime.toISOString();
-  if (typeof letter.input === 'string') body['input'] = letter.input;
-  else body['inputBase64'] = Buffer.from(r.data).toString('base64');
-  let data = Buffer.from(JSON.stringify(body), 'utf8');
-  if (data.byteLength > MAX_RECORD_BYTES - 512) {
-    // The original was up to 1 MiB already; keep the reason and a locator rather than fail.
-    delete body['input'];
-    delete body['inputBase64'];
-    body['truncated'] = true;
-    data = Buffer.from(JSON.stringify(body), 'utf8');
-  }
-  return { data, partitionKey: r.partitionKey !== '' ? r.partitionKey : (letter.source ?? 'dead-letter') };
 }
 
 function openStore(spec: CheckpointSpec, aws: AwsConfig, clients: { destroy(): void }[]): CheckpointStore | undefined {

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ByteTextBuilder, OutputSink, formatJavaFixed, formatNotification } from '../../src/cli/output.js';
+import { ByteTextBuilder, OutputSink, formatJavaFixed, formatNotification } from '../../src/io/output.js';
 import { ProgressBar, formatBytes, formatProgress } from '../../src/cli/progress.js';
 
 describe('formatJavaFixed (Java String.format("%f"))', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRecordDetector } from '../../src/detect/detector-host.js';
 import { graderFactory } from '../../src/detect/strategy.js';
-import { decodeModels, encodeModels, modelFingerprint, ModelSnapshotCorruptError } from '../../src/service/models.js';
+import { decodeModels, encodeModels, modelFingerprint, ModelSnapshotCorruptError } from '../../src/pipeline/models.js';
 import { serviceConfig } from './support.js';
 
 async function saved(): Promise<{ bytes: Uint8Array; detect: Awaited<ReturnType<typeof serviceConfig>>['detect'] }> {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { SourceRecord } from '../../src/aws/kinesis-source.js';
-import { decodeText, outputPartitionKey, outputRecord, recordId, type OutputShape } from '../../src/service/records.js';
+import { decodeText, outputPartitionKey, recordId } from '../../src/pipeline/records.js';
+import { RecordFormatter } from '../../src/pipeline/formatter.js';
+import { DetectionBatch } from '../../src/detect/detector.js';
+import type { DetectionSettings } from '../../src/detect/settings.js';
 
 const record = (extra: Partial<SourceRecord> = {}): SourceRecord => ({
   shardId: 'shardId-000000000003',
@@ -10,7 +13,30 @@ const record = (extra: Partial<SourceRecord> = {}): SourceRecord => ({
   ...extra,
 });
 
-const shape = (extra: Partial<OutputShape> = {}): OutputShape => ({ outputFields: undefined, adaptive: false, explainFields: undefined, shingleSize: 1, ...extra });
+/** The formatter of the service (record ids on), adaptive or not, maybe with chosen fields. */
+const formatter = (extra: { adaptive?: boolean; outputFields?: string[] } = {}): RecordFormatter => {
+  const settings: DetectionSettings = {
+    mapping: { fields: ['value'] },
+    forest: { dimensions: 1 },
+    threshold: extra.adaptive === true ? { kind: 'trcf' } : { kind: 'fixed', value: 3 },
+    maxKeys: 1,
+    explain: false,
+    outputFields: extra.outputFields,
+  } as DetectionSettings;
+  return new RecordFormatter(settings, { recordIds: true });
+};
+/** One scored record as result columns. */
+const results = (r: { score: number; anomaly: boolean; grade: number; threshold: number }): DetectionBatch => {
+  const b = new DetectionBatch(1, 1);
+  b.count = 1;
+  b.score[0] = r.score;
+  b.anomaly[0] = r.anomaly ? 1 : 0;
+  b.grade[0] = r.grade;
+  b.threshold[0] = r.threshold;
+  return b;
+};
+const outputRecord = (f: RecordFormatter, source: Record<string, unknown>, scored: { score: number; anomaly: boolean; grade: number; threshold: number; recordId: string }): Record<string, unknown> =>
+  f.object(source, results(scored), 0, scored.recordId);
 
 describe('service records', () => {
   it('identifies a record by shard, sequence number and KPL sub-sequence', () => {
@@ -44,15 +70,15 @@ describe('service records', () => {
 
   it('builds output records: input fields plus results, or only the chosen fields', () => {
     const scored = { score: 3.5, anomaly: true, grade: 0.7, threshold: 2.1, recordId: 'shardId-000000000000:1' };
-    expect(outputRecord(shape(), { time: 5, value: 44.1, score: 'input loses' }, scored)).toEqual({
+    expect(outputRecord(formatter(), { time: 5, value: 44.1, score: 'input loses' }, scored)).toEqual({
       time: 5,
       value: 44.1,
       score: 3.5,
       anomaly: true,
       recordId: 'shardId-000000000000:1',
     });
-    expect(outputRecord(shape({ adaptive: true }), { value: 1 }, scored)).toEqual({ value: 1, score: 3.5, anomaly: true, grade: 0.7, threshold: 2.1, recordId: 'shardId-000000000000:1' });
-    const flink = outputRecord(shape({ outputFields: ['time', 'value', 'score', 'absent'] }), { time: 5, value: 44.1, extra: 1 }, scored);
+    expect(outputRecord(formatter({ adaptive: true }), { value: 1 }, scored)).toEqual({ value: 1, score: 3.5, anomaly: true, grade: 0.7, threshold: 2.1, recordId: 'shardId-000000000000:1' });
+    const flink = outputRecord(formatter({ outputFields: ['time', 'value', 'score', 'absent'] }), { time: 5, value: 44.1, extra: 1 }, scored);
     expect(JSON.stringify(flink)).toBe('{"time":5,"value":44.1,"score":3.5}');
   });
 });

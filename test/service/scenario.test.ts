@@ -12,7 +12,7 @@ import { receiveAll, topicWithQueue } from '../support/sns-sqs.js';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createKinesisClient, createS3Client, createSnsClient } from '../../src/aws/clients.js';
-import { LOCAL_CREDENTIALS } from '../../src/aws/local-servers.js';
+import { LOCAL_CREDENTIALS } from '../../tools/local-servers.js';
 import { S3CheckpointStore } from '../../src/checkpoint/index.js';
 import { produceToKinesis } from '../../src/cli/kinesis-producer.js';
 import { temperatureRecords } from '../../src/generate/temperature.js';

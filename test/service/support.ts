@@ -5,8 +5,8 @@
  */
 import { PassThrough } from 'node:stream';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { LOCAL_CREDENTIALS } from '../../src/aws/local-servers.js';
-import { loadServiceConfig, type ServiceConfig } from '../../src/service/config.js';
+import { LOCAL_CREDENTIALS } from '../../tools/local-servers.js';
+import { loadServiceConfig, type ServiceConfig } from '../../src/cli/run-config.js';
 import { AnomalyService, type ServiceOptions, type ServiceResult } from '../../src/service/service.js';
 import { DetectionBatch } from '../../src/detect/detector.js';
 import { createRecordDetector } from '../../src/detect/detector-host.js';

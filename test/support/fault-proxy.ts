@@ -1,2 +1,2 @@
-/** The fault proxy lives in src/aws so the demo can use it; tests import it from here. */
-export { startFaultProxy, type FaultProxy, type FaultRule, type FaultKind, type FaultProxyStats } from '../../src/aws/fault-proxy.js';
+/** The fault proxy lives in tools/ so the demo can use it; tests import it from here. */
+export { startFaultProxy, type FaultProxy, type FaultRule, type FaultKind, type FaultProxyStats } from '../../tools/fault-proxy.js';

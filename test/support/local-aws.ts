@@ -1,5 +1,5 @@
 /**
- * Test helpers around the local AWS stand-ins (see src/aws/local-servers.ts).
+ * Test helpers around the local AWS stand-ins (see tools/local-servers.ts).
  */
 import {
   CreateStreamCommand,
@@ -22,7 +22,7 @@ export {
   startKinesalite,
   startMotoServer,
   type LocalServer,
-} from '../../src/aws/local-servers.js';
+} from '../../tools/local-servers.js';
 
 export const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { AwsConfig, AwsEndpoints } from './clients.js';
+import type { AwsConfig, AwsEndpoints } from '../src/aws/clients.js';
 
 export interface LocalServer {
   readonly name: string;

@@ -6,9 +6,10 @@
  * Every flag `--some-option` can also be given as the environment variable
  * `RCF_SOME_OPTION` and as the JSON key `someOption`; the reference scenario's
  * property names (`inputStreamName`, `outputStreamName`, `snsTopicArn`,
- * `region`, `endpointUrl`) are accepted as aliases. Detection options are the
- * `detect` command's and are validated by its own parser, so both commands
- * accept and reject exactly the same values.
+ * `region`, `endpointUrl`) are accepted as aliases. Detection options come from
+ * the one table of src/detect/options.ts, validated by readDetectionSettings as
+ * for `detect`; an error names the option as it was given (`--trees`,
+ * `RCF_TREES`, or the config file's key).
  *
  * Credentials never appear here: they come from the AWS SDK's provider chain.
  */
@@ -23,64 +24,14 @@ import {
   parseCommandArgs,
   stringOption,
   type Parsed,
-} from '../cli/args.js';
-import { parseDetectArgs, type DetectConfig } from '../cli/detect-command.js';
+} from './args.js';
 import { defaultCheckpointPath } from '../checkpoint/file-store.js';
+import { MODEL_SCOPES, type DetectionSettings } from '../detect/settings.js';
+import { DETECTION_OPTIONS, flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
+import { OptionError, describeOptionError } from '../util/option-error.js';
 
-export interface StreamRef {
-  streamName?: string;
-  streamArn?: string;
-}
-
-export type CheckpointSpec =
-  | { kind: 'file'; path: string }
-  | { kind: 'dynamodb'; table: string; app: string }
-  | { kind: 's3'; bucket: string; app: string; prefix?: string }
-  | { kind: 'none' };
-
-/** What the output record's partition key is. */
-export type PartitionKeySpec =
-  /** The record's --key-field value, else its record id (the default). */
-  | { kind: 'key' }
-  /** The record id `shardId:sequenceNumber[:subSequence]`. */
-  | { kind: 'id' }
-  /** The input record's own partition key. */
-  | { kind: 'input' }
-  /** The value of an input field (the record id when absent). */
-  | { kind: 'field'; name: string };
-
-export interface ServiceConfig {
-  input: StreamRef;
-  /** Undefined: output records go to stdout as NDJSON. */
-  output: StreamRef | undefined;
-  snsTopicArn: string | undefined;
-  aws: AwsConfig;
-  startPosition: StartPosition;
-  checkpoint: CheckpointSpec;
-  /** Save a checkpoint after this many records since the last one. */
-  checkpointRecords: number;
-  /** ... or after this long, whichever comes first. */
-  checkpointIntervalMs: number;
-  /** Ignore the models stored in the checkpoint (keep its positions). */
-  resetModels: boolean;
-  emit: 'anomalies' | 'all';
-  outputPartitionKey: PartitionKeySpec;
-  deadLetterFile: string | undefined;
-  deadLetterStream: StreamRef | undefined;
-  sns: { subject: string; ratePerWindow: number; windowMs: number; maxQueue: number };
-  statsIntervalMs: number;
-  statsJson: boolean;
-  logLevel: LogLevel;
-  /** Stop gracefully once every shard is at its tip and nothing arrived for this long. */
-  exitWhenIdleMs: number | undefined;
-  /** Longest wait on stop for in-flight output before giving up (exit 1, no checkpoint of it). */
-  shutdownTimeoutMs: number;
-  source: { minPollIntervalMs?: number; idlePollIntervalMs?: number; getRecordsLimit?: number; shardSyncIntervalMs?: number };
-  /** Detection options, exactly as `detect` parses them. */
-  detect: DetectConfig;
-}
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
+import type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
 
 /** Shown in help; the path is defaultCheckpointPath(input stream). */
 export const DEFAULT_CHECKPOINT = 'file:./rcf-stream-STREAM.checkpoint';
@@ -123,6 +74,13 @@ Checkpoints (positions and models, saved together)
   --checkpoint-records N       save after N records                           [${DEFAULT_CHECKPOINT_RECORDS}]
   --checkpoint-interval S      ... or after S seconds                         [${DEFAULT_CHECKPOINT_INTERVAL_S}]
   --reset-models               start new models; keep the checkpoint's positions
+  --model-scope shard|key|stream
+                               shard: one model per shard (per key within it with
+                               --key-field); scores depend only on each shard's
+                               order. key: one model per --key-field value across
+                               shards; refused when a key arrives on two open
+                               shards. stream: one model for all shards; refused
+                               while two shards are open at once            [shard]
 
 Detection (as for rcf-stream detect)
   --fields a,b,c  --time-field NAME  --key-field NAME  --max-keys N
@@ -189,6 +147,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'checkpoint-records': { type: 'string' },
   'checkpoint-interval': { type: 'string' },
   'reset-models': { type: 'boolean' },
+  'model-scope': { type: 'string' },
   emit: { type: 'string' },
   'output-partition-key': { type: 'string' },
   'dead-letter': { type: 'string' },
@@ -202,23 +161,8 @@ const OPTIONS: Record<string, OptionSpec> = {
   'log-level': { type: 'string' },
   'exit-when-idle': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
-  // Detection: validated by detect's own parser.
-  fields: { type: 'string', detect: true },
-  'time-field': { type: 'string', detect: true },
-  'key-field': { type: 'string', detect: true },
-  'max-keys': { type: 'string', detect: true },
-  trees: { type: 'string', detect: true, aliases: ['numberOfTrees'] },
-  'sample-size': { type: 'string', detect: true },
-  shingle: { type: 'string', detect: true, aliases: ['shingleSize'] },
-  'time-decay': { type: 'string', detect: true },
-  'output-after': { type: 'string', detect: true },
-  seed: { type: 'string', detect: true, aliases: ['randomSeed'] },
-  engine: { type: 'string', detect: true },
-  threshold: { type: 'string', detect: true },
-  parity: { type: 'string', detect: true },
-  explain: { type: 'boolean', detect: true },
-  'output-fields': { type: 'string', detect: true },
-  shape: { type: 'string', detect: true },
+  // Detection: the table of src/detect/options.ts (its JSON key is an alias).
+  ...Object.fromEntries(DETECTION_OPTIONS.map((o) => [o.flag, { type: o.type, detect: true, ...(o.key !== camel(o.flag) ? { aliases: [o.key] } : {}) }])),
   help: { type: 'boolean' },
 };
 
@@ -249,12 +193,13 @@ function booleanText(text: string, where: string): boolean {
 }
 
 /** Values of a JSON config object, as flag values; unknown keys are errors (typos must not pass silently). */
-function fromJson(json: unknown, file: string): Parsed['values'] {
+function fromJson(json: unknown, file: string, keys: Map<string, string>): Parsed['values'] {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`${file}: must hold a JSON object`);
   const out: Parsed['values'] = {};
   for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
     const flag = JSON_KEYS.get(key);
     if (flag === undefined) throw new UsageError(`${file}: unknown option ${JSON.stringify(key)}`);
+    keys.set(flag, key);
     const spec = OPTIONS[flag]!;
     if (value === null || value === undefined) continue;
     if (spec.type === 'boolean') {
@@ -301,6 +246,7 @@ export async function loadServiceConfig(argv: string[], options: LoadOptions = {
   const envValues = fromEnv(env);
   const configPath = stringOption(flags, 'config') ?? stringOption(envValues, 'config');
   let fileValues: Parsed['values'] = {};
+  const fileKeys = new Map<string, string>();
   if (configPath !== undefined) {
     let text: string;
     try {
@@ -314,10 +260,14 @@ export async function loadServiceConfig(argv: string[], options: LoadOptions = {
     } catch (error) {
       throw new UsageError(`--config ${JSON.stringify(configPath)}: not JSON (${(error as Error).message})`);
     }
-    fileValues = fromJson(json, configPath);
+    fileValues = fromJson(json, configPath, fileKeys);
   }
   const values: Parsed['values'] = { ...fileValues, ...envValues, ...flags };
-  return buildConfig(values);
+  const origins = new Map<string, Origin>();
+  for (const flag of Object.keys(fileValues)) origins.set(flag, { file: configPath!, key: fileKeys.get(flag) ?? camel(flag) });
+  for (const flag of Object.keys(envValues)) origins.set(flag, 'env');
+  for (const flag of Object.keys(flags)) origins.set(flag, 'flag');
+  return buildConfig(values, origins);
 }
 
 function streamRef(text: string | undefined): StreamRef | undefined {
@@ -378,25 +328,30 @@ function url(values: Parsed['values'], name: string): string | undefined {
   return text.trim();
 }
 
-const DETECT_FLAGS = Object.entries(OPTIONS)
-  .filter(([, s]) => s.detect === true)
-  .map(([flag, s]) => [flag, s.type] as const);
+function modelScopeOf(values: Parsed['values'], detect: DetectionSettings): ServiceConfig['modelScope'] {
+  const scope = choiceOption(values, 'model-scope', MODEL_SCOPES) ?? 'shard';
+  if (scope === 'key' && detect.mapping.keyField === undefined) throw new UsageError('--model-scope key needs --key-field');
+  return scope;
+}
 
-function buildConfig(values: Parsed['values']): ServiceConfig {
+/** Where a value came from: a flag, the environment, or a key of the config file. */
+type Origin = 'flag' | 'env' | { file: string; key: string };
+
+function buildConfig(values: Parsed['values'], origins: Map<string, Origin> = new Map()): ServiceConfig {
   const input = streamRef(stringOption(values, 'input-stream'));
   if (input === undefined) throw new UsageError(`--input-stream is required (or ${envName('input-stream')}, or "inputStreamName" in --config)`);
 
-  // detect's parser validates the detection options; it gets them back as argv.
-  const detectArgv: string[] = [];
-  for (const [flag, type] of DETECT_FLAGS) {
-    const v = values[flag];
-    if (v === undefined) continue;
-    if (type === 'boolean') {
-      if (v === true) detectArgv.push(`--${flag}`);
-    } else if (typeof v === 'string') detectArgv.push(`--${flag}=${v}`);
+  let detect: DetectionSettings;
+  try {
+    detect = readDetectionSettings(values);
+  } catch (error) {
+    if (!(error instanceof OptionError)) throw error;
+    // Named as the user wrote it: a flag, an RCF_* variable, or a key of the --config file.
+    const flag = flagOf(error.option);
+    const origin = origins.get(flag);
+    const spelled = origin === 'env' ? spellOption(flag, 'env') : origin !== undefined && origin !== 'flag' ? `${origin.file}: ${origin.key}` : spellOption(flag, 'flag');
+    throw new UsageError(describeOptionError(spelled, error.detail));
   }
-  const detect = parseDetectArgs(detectArgv);
-  if (detect === undefined) throw new UsageError('unexpected --help');
 
   const all = url(values, 'endpoint-url');
   const endpoints: AwsEndpoints = {};
@@ -451,6 +406,7 @@ function buildConfig(values: Parsed['values']): ServiceConfig {
     checkpointRecords: integerOption(values, 'checkpoint-records', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_CHECKPOINT_RECORDS,
     checkpointIntervalMs: seconds(values, 'checkpoint-interval', 0.05) ?? DEFAULT_CHECKPOINT_INTERVAL_S * 1000,
     resetModels: values['reset-models'] === true,
+    modelScope: modelScopeOf(values, detect),
     emit: choiceOption(values, 'emit', ['anomalies', 'all'] as const) ?? 'anomalies',
     outputPartitionKey: parsePartitionKeySpec(stringOption(values, 'output-partition-key') ?? 'key'),
     deadLetterFile: stringOption(values, 'dead-letter'),

@@ -19,11 +19,11 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, GetRecordsCommand, G
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { createKinesisClient, createSnsClient } from '../aws/clients.js';
-import { LOCAL_CREDENTIALS, localAwsConfig, motoServerUnavailableReason, startKinesalite, startMotoServer, type LocalServer } from '../aws/local-servers.js';
-import { produceToKinesis } from './kinesis-producer.js';
-import { choiceOption, integerOption, numberOption, parseCommandArgs, UsageError } from './args.js';
-import { silenceSdkNodeVersionWarning } from './sdk-warnings.js';
+import { createKinesisClient, createSnsClient } from '../src/aws/clients.js';
+import { LOCAL_CREDENTIALS, localAwsConfig, motoServerUnavailableReason, startKinesalite, startMotoServer, type LocalServer } from './local-servers.js';
+import { produceToKinesis } from '../src/cli/kinesis-producer.js';
+import { choiceOption, integerOption, numberOption, parseCommandArgs, UsageError } from '../src/cli/args.js';
+import { silenceSdkNodeVersionWarning } from '../src/cli/sdk-warnings.js';
 
 const INPUT = 'In-RCFData-Stream';
 const OUTPUT = 'Out-RCFData-Stream';
@@ -191,7 +191,7 @@ async function main(argv: string[]): Promise<number> {
     }
 
     const args = [
-      fileURLToPath(new URL('./main.js', import.meta.url)), 'run',
+      fileURLToPath(new URL('../src/cli/main.js', import.meta.url)), 'run',
       '--input-stream', INPUT, '--output-stream', OUTPUT, '--kinesis-endpoint', kinesalite.endpoint, '--region', 'us-east-1',
       '--start-position', 'TRIM_HORIZON', '--time-field', 'time', '--checkpoint', `file:${join(dir, 'demo.ckpt')}`,
       '--exit-when-idle', '3', '--stats-interval', '0.2', '--stats-json', '--idle-poll-ms', '250', '--emit', emit,

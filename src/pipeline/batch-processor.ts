@@ -1,0 +1,191 @@
+/**
+ * The record stage of every pipeline: the records of one partition's batch are decoded,
+ * parsed, scored by that partition's models, formatted and turned into what the sinks
+ * deliver (output records, dead letters, notifications). Synchronous: the models advance
+ * only inside process(), so a caller can take positions and a model snapshot at an
+ * instant when they describe the same records.
+ *
+ * Failure containment: nothing one record contains stops the pipeline. Every per-record
+ * step (decode, parse, validate, format, serialise, size limits) either succeeds or sets
+ * that record aside as a dead letter whose reason is counted by kind.
+ */
+import { DetectionBatch } from '../detect/detector.js';
+import type { DetectionSettings } from '../detect/settings.js';
+import { createRecordParser, type RecordParser } from '../io/record-parser.js';
+import { formatNotification } from '../io/output.js';
+import type { DeadLetterItem, OutputItem, PipelineNotification, PipelineObserver, PipelineRecord, ScoredBatch } from './contracts.js';
+import { FormatError, RecordFormatter, guardFormat } from './formatter.js';
+import { decodeText, outputPartitionKey, recordId, type PartitionKeySpec } from './records.js';
+import type { ScopedModels } from './scoped-models.js';
+
+/** Records scored per detector call. */
+export const CHUNK_RECORDS = 2048;
+/** Kinesis's record limit: data plus partition key. */
+export const MAX_KINESIS_RECORD_BYTES = 1024 * 1024;
+
+export interface BatchProcessorOptions {
+  settings: DetectionSettings;
+  models: ScopedModels;
+  /** Which scored records become output records. */
+  emit: 'anomalies' | 'all';
+  /** Output partition keys (a Kinesis output); undefined: none (stdout, files). */
+  partitionKey?: PartitionKeySpec | undefined;
+  /** Largest output record (data plus partition key). Default: Kinesis's 1 MiB. */
+  maxOutputBytes?: number;
+  /** Build a notification per anomaly, with this subject. */
+  notifications?: { subject?: string } | undefined;
+  observer?: PipelineObserver | undefined;
+}
+
+/** Lone surrogates made valid (U+FFFD): AWS SDKs reject ill-formed strings (URIError). */
+function wellFormed(text: string): string {
+  return (text as unknown as { toWellFormed(): string }).toWellFormed();
+}
+
+export class BatchProcessor {
+  readonly #settings: DetectionSettings;
+  readonly #models: ScopedModels;
+  readonly #emitAll: boolean;
+  readonly #partitionKey: PartitionKeySpec | undefined;
+  readonly #maxOutputBytes: number;
+  readonly #notify: { subject?: string } | undefined;
+  readonly #observer: PipelineObserver | undefined;
+  readonly #parser: RecordParser;
+  readonly #formatter: RecordFormatter;
+  readonly #batch: DetectionBatch;
+  readonly #keyed: boolean;
+  readonly #sources = new Array<Record<string, unknown>>(CHUNK_RECORDS);
+  readonly #times = new Array<unknown>(CHUNK_RECORDS);
+  readonly #records = new Array<PipelineRecord>(CHUNK_RECORDS);
+  /** Dead letters by kind, since the start. */
+  readonly badByKind = new Map<string, number>();
+  badRecords = 0;
+
+  constructor(options: BatchProcessorOptions) {
+    const s = options.settings;
+    this.#settings = s;
+    this.#models = options.models;
+    this.#emitAll = options.emit === 'all';
+    this.#partitionKey = options.partitionKey;
+    this.#maxOutputBytes = options.maxOutputBytes ?? MAX_KINESIS_RECORD_BYTES;
+    this.#notify = options.notifications;
+    this.#observer = options.observer;
+    this.#parser = createRecordParser('ndjson', s.mapping);
+    this.#formatter = new RecordFormatter(s, { recordIds: true });
+    const b = s.mapping.fields.length;
+    this.#batch = new DetectionBatch(CHUNK_RECORDS, b, s.explain ? b * (s.forest.shingleSize ?? 1) : 0);
+    this.#keyed = s.mapping.keyField !== undefined;
+  }
+
+  get models(): ScopedModels {
+    return this.#models;
+  }
+
+  /** Creates `shardId`'s models if needed; await it before process() for that shard. */
+  prepare(shardId: string): Promise<void> {
+    return this.#models.prepare(shardId);
+  }
+
+  /** Scores the records (all of shard `shardId`, in order) and builds their deliveries. */
+  process(shardId: string, records: readonly PipelineRecord[]): ScoredBatch {
+    const out: ScoredBatch = { shardId, records: records.length, scored: 0, anomalies: 0, outputs: [], deadLetters: [], notifications: [] };
+    let i = 0;
+    while (i < records.length) i = this.#chunk(shardId, records, i, out);
+    return out;
+  }
+
+  #chunk(shardId: string, records: readonly PipelineRecord[], from: number, out: ScoredBatch): number {
+    const batch = this.#batch;
+    const b = batch.dimensions;
+    batch.count = 0;
+    let i = from;
+    for (; i < records.length && batch.count < CHUNK_RECORDS; i++) {
+      const r = records[i]!;
+      const text = decodeText(r.data);
+      if (text === undefined) {
+        if (r.deaggregationError !== undefined) this.#bad(out, r, `corrupt KPL aggregate: ${r.deaggregationError}`, 'corrupt KPL aggregate', r.data);
+        else this.#bad(out, r, 'invalid UTF-8', 'invalid UTF-8', r.data);
+        continue;
+      }
+      const slot = batch.count;
+      let parsed: ReturnType<RecordParser['parse']>;
+      try {
+        parsed = this.#parser.parse(text, batch.values, slot * b);
+      } catch (error) {
+        this.#bad(out, r, `cannot be parsed: ${(error as Error).message}`, 'unparseable', text);
+        continue;
+      }
+      if (!parsed.ok) {
+        this.#bad(out, r, parsed.reason, parsed.kind, text);
+        continue;
+      }
+      this.#sources[slot] = parsed.source;
+      this.#times[slot] = parsed.time;
+      this.#records[slot] = r;
+      if (this.#keyed) batch.keys[slot] = parsed.key!;
+      batch.count = slot + 1;
+    }
+    const n = batch.count;
+    if (n === 0) return i;
+    this.#models.run(shardId, batch);
+    out.scored += n;
+    let anomalies = 0;
+    for (let s = 0; s < n; s++) {
+      const anomaly = batch.anomaly[s] === 1;
+      if (anomaly) anomalies++;
+      if (!anomaly && !this.#emitAll) continue;
+      const r = this.#records[s]!;
+      try {
+        this.#deliveriesOf(r, s, anomaly, out);
+      } catch (error) {
+        if (!(error instanceof FormatError)) throw error;
+        this.#bad(out, r, error.message, error.kind, decodeText(r.data) ?? r.data);
+      }
+    }
+    out.anomalies += anomalies;
+    this.#observer?.batchScored?.({ shardId, batch, anomalies });
+    return i;
+  }
+
+  /** Output record and notification of scored record s; throws FormatError, adding nothing, when either cannot be made. */
+  #deliveriesOf(r: PipelineRecord, s: number, anomaly: boolean, out: ScoredBatch): void {
+    const batch = this.#batch;
+    const source = this.#sources[s]!;
+    const id = recordId(r);
+    const data = Buffer.from(this.#formatter.json(source, batch, s, id), 'utf8');
+    let partitionKey = '';
+    if (this.#partitionKey !== undefined) {
+      const key = this.#keyed ? batch.keys[s] : undefined;
+      partitionKey = wellFormed(outputPartitionKey(this.#partitionKey, id, key, r, source));
+      const size = data.byteLength + Buffer.byteLength(partitionKey, 'utf8');
+      if (size > this.#maxOutputBytes) {
+        throw new FormatError(`output record is ${size} bytes with its partition key; Kinesis takes at most ${this.#maxOutputBytes}`, 'output too large');
+      }
+    }
+    let notification: PipelineNotification | undefined;
+    if (anomaly && this.#notify !== undefined) {
+      const b = batch.dimensions;
+      const timeField = this.#settings.mapping.timeField;
+      const time = timeField !== undefined ? this.#times[s] : (r.arrivalTime?.toISOString() ?? id);
+      const score = batch.score[s]!;
+      const message = wellFormed(guardFormat('notification', () => formatNotification(time, batch.values, s * b, b, score)));
+      const attributes: Record<string, string | number> = { Score: score, AnomalyId: id };
+      const key = this.#keyed ? batch.keys[s] : undefined;
+      if (key !== undefined && key !== '') attributes['Key'] = wellFormed(key);
+      notification = { message, attributes, score };
+      if (this.#notify.subject !== undefined) notification.subject = this.#notify.subject;
+    }
+    const item: OutputItem = { data, partitionKey, recordId: id };
+    out.outputs.push(item);
+    if (notification !== undefined) out.notifications.push(notification);
+  }
+
+  #bad(out: ScoredBatch, r: PipelineRecord, reason: string, kind: string, input: string | Uint8Array): void {
+    this.badRecords++;
+    this.badByKind.set(kind, (this.badByKind.get(kind) ?? 0) + 1);
+    const id = recordId(r);
+    const item: DeadLetterItem = { letter: { line: 0, reason, kind, input, source: id }, record: r };
+    out.deadLetters.push(item);
+    this.#observer?.deadLettered?.({ shardId: r.shardId, kind, reason, recordId: id });
+  }
+}
