@@ -119,15 +119,16 @@ describe('rcf-stream run (command line)', () => {
     await createStream(kinesis, 'cli-term-out', 1);
     const ckpt = join(dir, 'term.ckpt');
     const args = ['--input-stream', 'cli-term', '--output-stream', 'cli-term-out', '--kinesis-endpoint', kinesalite.endpoint, '--fields', 'n',
-      '--checkpoint', `file:${ckpt}`, '--emit', 'all', '--idle-poll-ms', '200', '--stats-interval', '0.1', '--stats-json'];
+      '--checkpoint', `file:${ckpt}`, '--emit', 'all', '--idle-poll-ms', '200', '--stats-interval', '0.1', '--stats-json', '--start-position', 'TRIM_HORIZON'];
     const p = run(args);
-    // LATEST: wait until the service is reading before putting records.
-    await waitFor(() => /"type":"stats"/.test(p.stderr()), 15_000, 'first stats line');
+    // TRIM_HORIZON: records put before the first read are not missed (with LATEST, a stats line
+    // could come before the shard iterator on a busy machine, and the records were never read).
+    await waitFor(() => /"type":"stats"/.test(p.stderr()), 60_000, 'first stats line');
     const { PutRecordsCommand } = await import('@aws-sdk/client-kinesis');
     const put = (from: number, n: number) =>
       kinesis.send(new PutRecordsCommand({ StreamName: 'cli-term', Records: Array.from({ length: n }, (_, i) => ({ PartitionKey: 'k', Data: Buffer.from(JSON.stringify({ n: from + i })) })) }));
     await put(0, 50);
-    await waitFor(() => /"outputRecords":50\b/.test(p.stderr()), 15_000, '50 records out');
+    await waitFor(() => /"outputRecords":50\b/.test(p.stderr()), 60_000, '50 records out');
     p.child.kill('SIGTERM');
     expect(await p.exit).toBe(0);
     expect(p.stderr()).toMatch(/stopping.*"reason":"SIGTERM"/);
