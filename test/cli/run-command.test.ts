@@ -121,8 +121,9 @@ describe('rcf-stream run (command line)', () => {
     const args = ['--input-stream', 'cli-term', '--output-stream', 'cli-term-out', '--kinesis-endpoint', kinesalite.endpoint, '--fields', 'n',
       '--checkpoint', `file:${ckpt}`, '--emit', 'all', '--idle-poll-ms', '200', '--stats-interval', '0.1', '--stats-json'];
     const p = run(args);
-    // LATEST: wait until the service is reading before putting records.
-    await waitFor(() => /"type":"stats"/.test(p.stderr()), 15_000, 'first stats line');
+    // LATEST: wait until the service holds a shard iterator before putting records
+    // (a stats line alone came before it on a busy machine, and the records were never read).
+    await waitFor(() => /"getShardIteratorCalls":[1-9]/.test(p.stderr()), 15_000, 'a shard iterator');
     const { PutRecordsCommand } = await import('@aws-sdk/client-kinesis');
     const put = (from: number, n: number) =>
       kinesis.send(new PutRecordsCommand({ StreamName: 'cli-term', Records: Array.from({ length: n }, (_, i) => ({ PartitionKey: 'k', Data: Buffer.from(JSON.stringify({ n: from + i })) })) }));
