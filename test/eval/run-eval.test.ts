@@ -200,11 +200,12 @@ describe('runEval errors', () => {
 
 describe('runEval on the NAB subset', () => {
   // The one-minute speed target is a benchmark matter (see bench/); this checks quality only.
-  it('meets the quality targets with the defaults', async () => {
+  // A floor, not the target: the defaults measured 67.2 / 61.9 / 71.2 on the 29 series (seed 0).
+  it('keeps the quality floor with the defaults', async () => {
     const r = await runEval({ dataDir: NAB_DIR });
-    expect(r.files).toBe(18);
-    expect(r.profiles.standard.score).toBeGreaterThanOrEqual(65);
-    expect(r.profiles.reward_low_FP_rate.score).toBeGreaterThanOrEqual(55);
+    expect(r.files).toBe(29);
+    expect(r.profiles.standard.score).toBeGreaterThanOrEqual(66);
+    expect(r.profiles.reward_low_FP_rate.score).toBeGreaterThanOrEqual(60);
     expect(r.profiles.reward_low_FN_rate.score).toBeGreaterThanOrEqual(70);
   });
 });
