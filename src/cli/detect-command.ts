@@ -10,6 +10,7 @@
  * also as soon as the input pauses (a setImmediate callback only runs once the line reader
  * waits for more bytes), so a slow live stream is not held back waiting for a full batch.
  */
+import { parseTimestamp } from '../detect/timestamp.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { open, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -650,6 +651,7 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
         slot.texts[i] = ndjson ? line.text : undefined;
         slot.sources[i] = parsed.source;
         slot.times[i] = parsed.time;
+        slot.batch.time[i] = parseTimestamp(parsed.time);
         slot.lineNumbers[i] = line.lineNumber;
         if (keyed) slot.batch.keys[i] = parsed.key!;
         slot.batch.count = i + 1;

@@ -22,6 +22,7 @@
  * checkpoint (the models already learned records whose output was lost);
  * the restart replays from the last checkpoint.
  */
+import { parseTimestamp } from '../detect/timestamp.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -448,6 +449,7 @@ export class AnomalyService {
       }
       this.#sources[slot] = parsed.source;
       this.#times[slot] = parsed.time;
+      batch.time[slot] = parseTimestamp(parsed.time);
       this.#records[slot] = r;
       if (keyed) batch.keys[slot] = parsed.key!;
       batch.count = slot + 1;
