@@ -71,7 +71,9 @@ Scores each record of an NDJSON (default) or CSV file, or of stdin when no file
 Input
   --format ndjson|csv        input format (CSV needs a header row)     [ndjson]
   --fields a,b,c             numeric fields forming the point (1-30)   [value]
-  --time-field NAME          field holding the record's time (for notifications)
+  --time-field NAME          field holding the record's time (for notifications; with
+                             --threshold auto, ISO-8601 or epoch times also give the
+                             grader the time of day and time-based suppression)
   --key-field NAME           one model per value of this field
   --max-keys N               most models kept with --key-field (LRU)   [10000]
   --dead-letter FILE         append rejected records, with the reason, to FILE
