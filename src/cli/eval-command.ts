@@ -73,6 +73,7 @@ Quality grader (--mode quality)
   --suppression N       records after an alarm with further alarms off     [${q.suppression}]
   --suppression-time H  hours after an alarm with further alarms off  [${q.suppressionTime / 3_600_000}]
   --seasonal-factor X   baseline >= X times the time slot's usual daily peak [${q.seasonalFactor}]
+  --context-margin X    value context alarms at alarm level + X (1000: off)  [${q.contextMargin}]
 
 Output
   --results-dir DIR     also write NAB result files under DIR
@@ -102,6 +103,7 @@ const EVAL_OPTIONS = {
   suppression: { type: 'string' },
   'suppression-time': { type: 'string' },
   'seasonal-factor': { type: 'string' },
+  'context-margin': { type: 'string' },
   fields: { type: 'string' },
   'key-field': { type: 'string' },
   'no-timestamps': { type: 'boolean' },
@@ -227,6 +229,8 @@ function readSettings(values: Record<string, string | boolean | undefined>, cwd:
   if (suppressionHours !== undefined) grader.suppressionTime = suppressionHours * 3_600_000;
   const seasonalFactor = numberOption(values, 'seasonal-factor', 0, 10);
   if (seasonalFactor !== undefined) grader.seasonalFactor = seasonalFactor;
+  const contextMargin = numberOption(values, 'context-margin', 0, 1000);
+  if (contextMargin !== undefined) grader.contextMargin = contextMargin;
   const hasGraderOptions = Object.keys(grader).length > 0;
   if (hasGraderOptions && mode !== 'quality') {
     throw new UsageError('the quality grader options (--short-window ... --suppression) apply only to --mode quality');
@@ -301,7 +305,7 @@ export function formatEvalReport(r: EvalResult): string {
   if (r.grader !== undefined) {
     const g = r.grader;
     out.push(
-      `grader: short window ${g.shortWindow}, latest weight ${g.latestWeight}, horizon ${g.longHorizon}, deviation floor ${g.minRelativeDeviation}, alarm level ${g.alarmLevel}, suppression ${g.suppression} records / ${g.suppressionTime / 3_600_000} h, warmup ${g.warmup}, seasonal ${g.seasonalFactor} x daily peak (${g.seasonalSlots} slots, ${g.seasonalDays} days, from ${g.seasonalMinDays})`,
+      `grader: short window ${g.shortWindow}, latest weight ${g.latestWeight}, horizon ${g.longHorizon}, deviation floor ${g.minRelativeDeviation}, alarm level ${g.alarmLevel}, suppression ${g.suppression} records / ${g.suppressionTime / 3_600_000} h, warmup ${g.warmup}, seasonal ${g.seasonalFactor} x daily peak (${g.seasonalSlots} slots, ${g.seasonalDays} days, from ${g.seasonalMinDays}), context margin ${g.contextMargin}`,
     );
   }
   out.push('');
@@ -355,7 +359,7 @@ export function formatCategories(r: EvalResult): string {
 const tripleText = (t: NabTriple): string => `${t.standard.toFixed(1)} / ${t.reward_low_FP_rate.toFixed(1)} / ${t.reward_low_FN_rate.toFixed(1)}`;
 
 function describeGrader(g: QualityGraderOptions): string {
-  return `suppression ${g.suppression} records / ${(g.suppressionTime ?? 0) / 3_600_000} h, deviation floor ${g.minRelativeDeviation}, alarm level ${g.alarmLevel}`;
+  return `suppression ${g.suppression} records / ${(g.suppressionTime ?? 0) / 3_600_000} h, alarm level ${g.alarmLevel}, context margin ${g.contextMargin}`;
 }
 
 export interface SeedRun {

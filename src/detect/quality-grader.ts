@@ -30,6 +30,15 @@
  *    least `seasonalFactor` times the largest of those daily peaks: something that happens
  *    every day at 03:00 stops being news after a few days, like the forest's own
  *    adaptation to a level shift. Timestamps are read as UTC time of day.
+ * 6. Value context (timestamped records only): each slot also keeps, per field, an
+ *    exponentially weighted mean of the values seen at that time of day (over
+ *    `seasonalDays` days) and their mean absolute deviation. A record's contextual
+ *    surprise is its largest |value - slot mean| / slot deviation over the fields; its
+ *    short-term mean (shortWindow records) gets a likelihood of its own against its own
+ *    history, as in step 2, and that evidence, less `contextMargin`, competes with the
+ *    forest's. This finds what the forest cannot see: an ordinary value at the wrong time
+ *    of day (the daily rise that does not happen, a holiday's low demand). The margin is
+ *    there because two tests at one level alarm about twice as often on plain noise.
  *
  * O(shortWindow) per record, no look-ahead, deterministic. All state is plain numbers, so
  * saveState()/restoreState() continue a stream exactly.
@@ -69,6 +78,11 @@ export interface QualityGraderOptions {
    */
   seasonalFactor?: number;
   /**
+   * The value-context evidence counts after subtracting this (so it alarms at
+   * alarmLevel + contextMargin). Default 2; 1000 turns the value context off.
+   */
+  contextMargin?: number;
+  /**
    * Floor of the long-run deviation as a fraction of the long-run mean. Default 0.25: with
    * alarmLevel 6 an alarm needs a short-term score at least ~2.2 times its usual level, so
    * the rare extremes of plain noise (a 3-sigma value scores ~3x the mean for one record)
@@ -107,6 +121,7 @@ export const QUALITY_GRADER_DEFAULTS: Readonly<Required<QualityGraderOptions>> =
   seasonalDays: 30,
   seasonalMinDays: 3,
   seasonalFactor: 0.75,
+  contextMargin: 2,
 });
 
 const DAY_MS = 86_400_000;
@@ -182,10 +197,10 @@ function positive(name: string, value: number): number {
 /** State layout version in saveState(). Version 2 (no timestamps, no seasonal context) is still read. */
 const STATE_VERSION = 3;
 /** Values before the short-window ring in the state array. */
-const STATE_HEADER = 21;
+const STATE_HEADER = 27;
 const V2_HEADER = 15;
-/** Slot arrays kept per seasonal slot: average daily peak, its day, today's peak, days seen. */
-const SLOT_ARRAYS = 4;
+/** Slot arrays kept per seasonal slot: average daily peak, its day, today's peak, days seen, records seen. */
+const SLOT_ARRAYS = 5;
 
 export class QualityGrader implements Grader {
   readonly shortWindow: number;
@@ -201,6 +216,7 @@ export class QualityGrader implements Grader {
   readonly seasonalDays: number;
   readonly seasonalMinDays: number;
   readonly seasonalFactor: number;
+  readonly contextMargin: number;
   /** z at which the evidence reaches alarmLevel. */
   readonly alarmZ: number;
 
@@ -224,6 +240,19 @@ export class QualityGrader implements Grader {
   /** Per slot: the day number (UTC days since epoch) being collected, -1 for none, and its peak so far. */
   readonly slotDay: Float64Array;
   readonly slotToday: Float64Array;
+  /** Per slot: records seen (ready ones), for the weights of the value context. */
+  readonly slotCount: Float64Array;
+  /** Fields per record of the value context; 0 until the first timestamped record sets it. */
+  contextDims = 0;
+  /** Per slot and field (slot-major): mean value and mean absolute deviation at that time of day. */
+  contextMean = new Float64Array(0);
+  contextDev = new Float64Array(0);
+  /** The contextual surprise's short-term ring and long-run statistics (as ring, mean, variance). */
+  readonly contextRing: Float64Array;
+  contextRingNext = 0;
+  contextScored = 0;
+  contextAverage = 0;
+  contextVariance = 0;
 
   readonly #result: GradeResult = { anomaly: false, grade: 0, threshold: 0 };
 
@@ -260,12 +289,18 @@ export class QualityGrader implements Grader {
       throw new RangeError(`seasonalFactor must be a number between 0 and 10, got ${String(o.seasonalFactor)}`);
     }
     this.seasonalFactor = o.seasonalFactor;
+    if (typeof o.contextMargin !== 'number' || !(o.contextMargin >= 0 && o.contextMargin <= 1000)) {
+      throw new RangeError(`contextMargin must be a number between 0 and 1000, got ${String(o.contextMargin)}`);
+    }
+    this.contextMargin = o.contextMargin;
     this.alarmZ = zForEvidence(this.alarmLevel);
     this.ring = new Float64Array(this.shortWindow);
     this.slotPeak = new Float64Array(this.seasonalSlots);
     this.slotDays = new Float64Array(this.seasonalSlots);
     this.slotDay = new Float64Array(this.seasonalSlots).fill(-1);
     this.slotToday = new Float64Array(this.seasonalSlots);
+    this.slotCount = new Float64Array(this.seasonalSlots);
+    this.contextRing = new Float64Array(this.shortWindow);
   }
 
   /** The options this grader was made with (all of them, defaults filled in). */
@@ -284,11 +319,12 @@ export class QualityGrader implements Grader {
       seasonalDays: this.seasonalDays,
       seasonalMinDays: this.seasonalMinDays,
       seasonalFactor: this.seasonalFactor,
+      contextMargin: this.contextMargin,
     };
   }
 
   /** `time`: the record's timestamp in ms since the epoch, NaN when it has none. */
-  grade(score: number, _values: ArrayLike<number>, ready: boolean, time = Number.NaN): GradeResult {
+  grade(score: number, values: ArrayLike<number>, ready: boolean, time = Number.NaN): GradeResult {
     const r = this.#result;
     r.anomaly = false;
     r.grade = 0;
@@ -308,12 +344,14 @@ export class QualityGrader implements Grader {
     const w = this.latestWeight;
     const short = ((1 - w) * sum) / filled + w * score;
     const timed = Number.isFinite(time);
-    const slot = timed && this.seasonalFactor > 0 ? this.#enterSlot(time) : -1;
+    const slot = timed ? this.#enterSlot(time) : -1;
+    const context = slot >= 0 && this.contextMargin < 1000 ? this.#contextEvidence(slot, values) : 0;
 
     if (this.scored > this.warmup) {
-      const baseline = slot >= 0 ? Math.max(this.mean, this.seasonalFactor * this.#seasonalPeak(slot)) : this.mean;
+      const peak = slot >= 0 && this.seasonalFactor > 0 ? this.seasonalFactor * this.#seasonalPeak(slot) : 0;
+      const baseline = Math.max(this.mean, peak);
       const deviation = Math.max(Math.sqrt(this.variance), this.minRelativeDeviation * Math.abs(baseline), this.minDeviation);
-      const evidence = tailEvidence((short - baseline) / deviation);
+      const evidence = Math.max(tailEvidence((short - baseline) / deviation), context - this.contextMargin);
       this.evidence = evidence;
       // The score at which this record's short-term score reaches the alarm level.
       const others = ((1 - w) * (sum - score)) / filled;
@@ -352,6 +390,56 @@ export class QualityGrader implements Grader {
     return slot;
   }
 
+  /**
+   * Step 6: the evidence of the record's values against what this time of day usually
+   * holds (0 while the slot is too new or the statistics warm up), then learns the values.
+   */
+  #contextEvidence(slot: number, values: ArrayLike<number>): number {
+    const d = values.length;
+    if (this.contextDims === 0 && d > 0) {
+      this.contextDims = d;
+      this.contextMean = new Float64Array(this.seasonalSlots * d);
+      this.contextDev = new Float64Array(this.seasonalSlots * d);
+    }
+    if (d !== this.contextDims) return 0;
+    const base = slot * d;
+    let evidence = 0;
+    if (this.slotDays[slot]! >= this.seasonalMinDays) {
+      let surprise = 0;
+      for (let j = 0; j < d; j++) {
+        const m = this.contextMean[base + j]!;
+        const c = Math.abs(values[j]! - m) / Math.max(this.contextDev[base + j]!, 1e-9 + 1e-6 * Math.abs(m));
+        if (c > surprise) surprise = c;
+      }
+      const w = this.shortWindow;
+      this.contextRing[this.contextRingNext] = surprise;
+      this.contextRingNext = this.contextRingNext + 1 === w ? 0 : this.contextRingNext + 1;
+      this.contextScored++;
+      const filled = Math.min(this.contextScored, w);
+      let sum = 0;
+      for (let j = filled; j >= 1; j--) sum += this.contextRing[(this.contextRingNext - j + w) % w]!;
+      const short = sum / filled;
+      if (this.contextScored > this.warmup) {
+        const deviation = Math.max(Math.sqrt(this.contextVariance), this.minRelativeDeviation * this.contextAverage, this.minDeviation);
+        evidence = tailEvidence((short - this.contextAverage) / deviation);
+      }
+      const k = this.contextScored < this.longHorizon ? 1 / this.contextScored : 1 / this.longHorizon;
+      const delta = short - this.contextAverage;
+      this.contextAverage += k * delta;
+      this.contextVariance = (1 - k) * (this.contextVariance + k * delta * delta);
+    }
+    // Records per day in this slot, so the average spans seasonalDays days at any rate.
+    const count = ++this.slotCount[slot]!;
+    const perDay = count / Math.max(1, this.slotDays[slot]! + 1);
+    const weight = Math.max(1 / count, 1 / (this.seasonalDays * perDay));
+    for (let j = 0; j < d; j++) {
+      const delta = values[j]! - this.contextMean[base + j]!;
+      this.contextMean[base + j]! += weight * delta;
+      this.contextDev[base + j]! += weight * (Math.abs(delta) - this.contextDev[base + j]!);
+    }
+    return evidence;
+  }
+
   /** The largest usual daily peak of the slot and its neighbours (timing jitters), 0 while any is too new. */
   #seasonalPeak(slot: number): number {
     const n = this.seasonalSlots;
@@ -376,15 +464,19 @@ export class QualityGrader implements Grader {
    * [version, shortWindow, latestWeight, longHorizon, warmup, alarmLevel, suppression,
    * minRelativeDeviation, minDeviation, scored, sinceAlarm (-1 for none yet), mean,
    * variance, ringNext, evidence, suppressionTime, seasonalSlots, seasonalDays,
-   * seasonalMinDays, seasonalFactor, lastAlarmTime (-1e308 for none), ring...,
-   * then per slot array (slotPeak, slotDay, slotToday, slotDays) seasonalSlots values].
+   * seasonalMinDays, seasonalFactor, lastAlarmTime (-MAX_VALUE for none), contextMargin,
+   * contextDims, contextScored, contextAverage, contextVariance, contextRingNext,
+   * ring (shortWindow), contextRing (shortWindow), per slot (seasonalSlots values each):
+   * slotPeak, slotDay, slotToday, slotDays, slotCount, then contextMean and contextDev
+   * (seasonalSlots x contextDims each)].
    */
   saveState(): Float64Array {
     const slots = this.seasonalSlots;
-    const out = new Float64Array(STATE_HEADER + this.shortWindow + SLOT_ARRAYS * slots);
+    const w = this.shortWindow;
+    const out = new Float64Array(STATE_HEADER + 2 * w + SLOT_ARRAYS * slots + 2 * slots * this.contextDims);
     out.set([
       STATE_VERSION,
-      this.shortWindow,
+      w,
       this.latestWeight,
       this.longHorizon,
       this.warmup,
@@ -404,13 +496,17 @@ export class QualityGrader implements Grader {
       this.seasonalMinDays,
       this.seasonalFactor,
       this.lastAlarmTime === -Infinity ? -Number.MAX_VALUE : this.lastAlarmTime,
+      this.contextMargin,
+      this.contextDims,
+      this.contextScored,
+      this.contextAverage,
+      this.contextVariance,
+      this.contextRingNext,
     ]);
     let o = STATE_HEADER;
-    out.set(this.ring, o);
-    o += this.shortWindow;
-    for (const a of [this.slotPeak, this.slotDay, this.slotToday, this.slotDays]) {
+    for (const a of [this.ring, this.contextRing, this.slotPeak, this.slotDay, this.slotToday, this.slotDays, this.slotCount, this.contextMean, this.contextDev]) {
       out.set(a, o);
-      o += slots;
+      o += a.length;
     }
     return out;
   }
@@ -436,9 +532,13 @@ export class QualityGrader implements Grader {
       seasonalDays: v2 ? 1 : state[17]!,
       seasonalMinDays: v2 ? 0 : state[18]!,
       seasonalFactor: v2 ? 0 : state[19]!,
+      contextMargin: v2 ? 1000 : state[21]!,
     });
-    const header = v2 ? V2_HEADER : STATE_HEADER;
-    const expected = header + g.shortWindow + (v2 ? 0 : SLOT_ARRAYS * g.seasonalSlots);
+    const w = g.shortWindow;
+    const slots = g.seasonalSlots;
+    const dims = v2 ? 0 : state[22]!;
+    if (!Number.isInteger(dims) || dims < 0 || dims > 1000) throw new RangeError('QualityGrader state: bad context dimensions');
+    const expected = v2 ? V2_HEADER + w : STATE_HEADER + 2 * w + SLOT_ARRAYS * slots + 2 * slots * dims;
     if (state.length !== expected) {
       throw new RangeError(`QualityGrader state has ${state.length} values, expected ${expected}`);
     }
@@ -448,25 +548,36 @@ export class QualityGrader implements Grader {
     if (!Number.isInteger(scored) || scored < 0 || !(since === -1 || (Number.isInteger(since) && since >= 0))) {
       throw new RangeError('QualityGrader state: bad counters');
     }
-    if (!Number.isInteger(next) || next < 0 || next >= g.shortWindow) throw new RangeError('QualityGrader state: bad ring position');
+    if (!Number.isInteger(next) || next < 0 || next >= w) throw new RangeError('QualityGrader state: bad ring position');
     g.scored = scored;
     g.sinceAlarm = since === -1 ? Infinity : since;
     g.mean = state[11]!;
     g.variance = state[12]!;
     g.ringNext = next;
     g.evidence = state[14]!;
-    let o = header;
-    for (let j = 0; j < g.shortWindow; j++) g.ring[j] = state[o + j]!;
-    o += g.shortWindow;
-    if (!v2) {
-      const last = state[20]!;
-      g.lastAlarmTime = last === -Number.MAX_VALUE ? -Infinity : last;
-      const n = g.seasonalSlots;
-      for (const a of [g.slotPeak, g.slotDay, g.slotToday, g.slotDays]) {
-        for (let j = 0; j < n; j++) a[j] = state[o + j]!;
-        o += n;
-      }
+    const read = (into: Float64Array, at: number): number => {
+      for (let j = 0; j < into.length; j++) into[j] = state[at + j]!;
+      return at + into.length;
+    };
+    if (v2) {
+      read(g.ring, V2_HEADER);
+      return g;
     }
+    const last = state[20]!;
+    g.lastAlarmTime = last === -Number.MAX_VALUE ? -Infinity : last;
+    const contextNext = state[26]!;
+    if (!Number.isInteger(contextNext) || contextNext < 0 || contextNext >= w || !Number.isInteger(state[23]!) || state[23]! < 0) {
+      throw new RangeError('QualityGrader state: bad context counters');
+    }
+    g.contextDims = dims;
+    g.contextScored = state[23]!;
+    g.contextAverage = state[24]!;
+    g.contextVariance = state[25]!;
+    g.contextRingNext = contextNext;
+    g.contextMean = new Float64Array(slots * dims);
+    g.contextDev = new Float64Array(slots * dims);
+    let o = STATE_HEADER;
+    for (const a of [g.ring, g.contextRing, g.slotPeak, g.slotDay, g.slotToday, g.slotDays, g.slotCount, g.contextMean, g.contextDev]) o = read(a, o);
     return g;
   }
 }

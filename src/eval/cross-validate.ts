@@ -19,8 +19,8 @@ import { EVAL_FOREST_DEFAULTS, forestScores, gradeSeries, type RunEvalOptions } 
 const HOUR = 3_600_000;
 
 /**
- * The settings searched: the three knobs that trade detections against false alarms
- * (suppression in time and in records, alarm level), around the defaults, limited to
+ * The settings searched: the four knobs that trade detections against false alarms
+ * (suppression in time and in records, alarm level, value-context margin), around the defaults, limited to
  * settings that stay quiet on anomaly-free noise (at most 1 alarm per 10,000 records of
  * Gaussian noise, 5 of Laplace noise; alarm level 5 breaks that), which NAB does not
  * measure. The deviation floor is held at its default for the same reason; the short-term
@@ -28,7 +28,9 @@ const HOUR = 3_600_000;
  */
 export const CV_GRID: readonly QualityGraderOptions[] = Object.freeze(
   [12 * HOUR, 24 * HOUR].flatMap((suppressionTime) =>
-    [50, 100].flatMap((suppression) => [6, 7].map((alarmLevel) => Object.freeze({ suppressionTime, suppression, alarmLevel }))),
+    [50, 100].flatMap((suppression) =>
+      [6, 7].flatMap((alarmLevel) => [1, 2, 3].map((contextMargin) => Object.freeze({ suppressionTime, suppression, alarmLevel, contextMargin }))),
+    ),
   ),
 );
 

@@ -29,11 +29,11 @@ function forestScores(values: number[], seed = 3): Float64Array {
   return scores;
 }
 
-function alarmsOf(scores: ArrayLike<number>, times: ArrayLike<number> | undefined, grader: QualityGrader): number[] {
+function alarmsOf(scores: ArrayLike<number>, times: ArrayLike<number> | undefined, grader: QualityGrader, values?: ArrayLike<number>): number[] {
   const found: number[] = [];
   for (let i = 0; i < scores.length; i++) {
     const s = scores[i]!;
-    if (grader.grade(s, [0], s > 0, times?.[i]).anomaly) found.push(i);
+    if (grader.grade(s, [values?.[i] ?? 0], s > 0, times?.[i]).anomaly) found.push(i);
   }
   return found;
 }
@@ -94,6 +94,30 @@ describe('QualityGrader with timestamps', () => {
     expect(g.grade(9, [0], true, hourly[1200]! - HOUR).anomaly).toBe(false);
   });
 
+  it('finds an ordinary value at the wrong time of day: the daily rise that does not come', () => {
+    // Low (10) at night, high (20) from 08:00 to 18:00, 5-minute records; on day 14 the
+    // rise does not happen. Every value that day is one the stream has seen many times.
+    const u = uniform(11);
+    const values: number[] = [];
+    const times: number[] = [];
+    for (let i = 0; i < 20 * 288; i++) {
+      const slot = i % 288;
+      const day = Math.floor(i / 288);
+      const high = slot >= 96 && slot < 216 && day !== 14;
+      values.push((high ? 20 : 10) + 0.5 * u());
+      times.push(START + i * 5 * MINUTE);
+    }
+    const scores = forestScores(values);
+    const inDay14 = (i: number): boolean => i >= 14 * 288 + 96 && i < 14 * 288 + 216;
+    const found = alarmsOf(scores, times, new QualityGrader(), values);
+    expect(found.filter(inDay14).length).toBe(1);
+    // The forest alone (value context off) sees nothing unusual that day.
+    const forestOnly = alarmsOf(scores, times, new QualityGrader({ contextMargin: 1000 }), values);
+    expect(forestOnly.filter(inDay14)).toEqual([]);
+    // And the normal days do not alarm once the context has three days of history.
+    expect(found.filter((i) => i >= 4 * 288 && !inDay14(i))).toEqual([]);
+  });
+
   it('treats NaN time as no timestamp', () => {
     const { values, times } = dailySpikes(10);
     const scores = forestScores(values);
@@ -106,15 +130,15 @@ describe('QualityGrader with timestamps', () => {
     const scores = forestScores(values);
     const options: QualityGraderOptions = { seasonalSlots: 48 };
     const reference = new QualityGrader(options);
-    const expected = Array.from(scores, (s, i) => ({ ...reference.grade(s, [0], s > 0, times[i]) }));
+    const expected = Array.from(scores, (s, i) => ({ ...reference.grade(s, [values[i]!], s > 0, times[i]) }));
     for (const cut of [50, 4 * 288 + 37, 8 * 288 + 101]) {
       const g = new QualityGrader(options);
-      for (let i = 0; i < cut; i++) g.grade(scores[i]!, [0], scores[i]! > 0, times[i]);
+      for (let i = 0; i < cut; i++) g.grade(scores[i]!, [values[i]!], scores[i]! > 0, times[i]);
       const state = g.saveState();
       const restored = QualityGrader.restoreState(state);
       expect(restored.saveState()).toEqual(state);
       for (let i = cut; i < scores.length; i++) {
-        expect(restored.grade(scores[i]!, [0], scores[i]! > 0, times[i]), `record ${i} after cut ${cut}`).toEqual(expected[i]);
+        expect(restored.grade(scores[i]!, [values[i]!], scores[i]! > 0, times[i]), `record ${i} after cut ${cut}`).toEqual(expected[i]);
       }
     }
   });
@@ -124,7 +148,7 @@ describe('QualityGrader with timestamps', () => {
     //  minRelativeDeviation, minDeviation, scored, sinceAlarm, mean, variance, ringNext, evidence, ring x 5]
     const v2 = [2, 5, 0.1, 4000, 100, 6, 200, 0.25, 0.01, 500, 30, 1.2, 0.04, 2, 0.3, 1, 1.1, 1.2, 1.3, 1.4];
     const g = QualityGrader.restoreState(v2);
-    expect(g.options).toMatchObject({ suppression: 200, suppressionTime: 0, seasonalFactor: 0 });
+    expect(g.options).toMatchObject({ suppression: 200, suppressionTime: 0, seasonalFactor: 0, contextMargin: 1000 });
     expect(g.scored).toBe(500);
     expect(g.sinceAlarm).toBe(30);
     expect(Array.from(g.ring)).toEqual([1, 1.1, 1.2, 1.3, 1.4]);
@@ -136,5 +160,6 @@ describe('QualityGrader with timestamps', () => {
     expect(() => new QualityGrader({ seasonalSlots: 0 })).toThrow(RangeError);
     expect(() => new QualityGrader({ seasonalFactor: -0.5 })).toThrow(RangeError);
     expect(() => new QualityGrader({ seasonalDays: 0 })).toThrow(RangeError);
+    expect(() => new QualityGrader({ contextMargin: -1 })).toThrow(RangeError);
   });
 });

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatNabTimestamp, loadNabCorpus } from '../../src/eval/nab-corpus.js';
-import { runEval } from '../../src/eval/run-eval.js';
+import { EVAL_FOREST_DEFAULTS, forestScores, runEval } from '../../src/eval/run-eval.js';
+import { keySeed } from '../../src/detect/detector.js';
+import { createForestSync } from '../../src/index.js';
 import { crossValidateCategories } from '../../src/eval/cross-validate.js';
 import { parseSeeds, runEvalCommand } from '../../src/cli/eval-command.js';
 import type { CliIo } from '../../src/cli/args.js';
@@ -80,9 +82,19 @@ describe('eval on multi-field, keyed files', () => {
     expect(two).toMatchObject({ tp: 1, fn: 0, fp: 0 });
     expect(quiet).toMatchObject({ tp: 0, fn: 0, fp: 0 });
     expect(one!.detections).toEqual([at(1200)]);
-    // One model for both hosts sees two alternating levels: a different detector.
-    const unkeyed = await runEval({ dataDir: dir, columns: { fields: ['cpu', 'mem'] } });
-    expect(unkeyed.profiles.standard.perFile.map((f) => f.raw)).not.toEqual(r.profiles.standard.perFile.map((f) => f.raw));
+  });
+
+  it('scores each key with its own model, seeded as KeyedDetector seeds it', async () => {
+    const [one] = await loadNabCorpus(dir, undefined, columns);
+    const forest = { ...EVAL_FOREST_DEFAULTS.quality, dimensions: 2 };
+    const { raw } = await forestScores(one!, forest);
+    // Host b's rows alone, through a forest with the key's seed.
+    const rowsB = one!.keys!.flatMap((k, i) => (k === 'b' ? [i] : []));
+    const valuesB = Float64Array.from(rowsB.flatMap((i) => [one!.values[2 * i]!, one!.values[2 * i + 1]!]));
+    const alone = createForestSync({ ...forest, randomSeed: keySeed(0n, 'b') });
+    const expected = alone.process(valuesB);
+    alone.dispose();
+    expect(rowsB.map((i) => raw[i])).toEqual(Array.from(expected));
   });
 
   it('reports each category at the corpus threshold, adding up to the totals', async () => {
