@@ -79,7 +79,7 @@ export interface QualityGraderOptions {
   seasonalFactor?: number;
   /**
    * The value-context evidence counts after subtracting this (so it alarms at
-   * alarmLevel + contextMargin). Default 2; 1000 turns the value context off.
+   * alarmLevel + contextMargin). Default 3; 1000 turns the value context off.
    */
   contextMargin?: number;
   /**
@@ -121,7 +121,7 @@ export const QUALITY_GRADER_DEFAULTS: Readonly<Required<QualityGraderOptions>> =
   seasonalDays: 30,
   seasonalMinDays: 3,
   seasonalFactor: 0.75,
-  contextMargin: 2,
+  contextMargin: 3,
 });
 
 const DAY_MS = 86_400_000;

@@ -200,7 +200,7 @@ describe('runEval errors', () => {
 
 describe('runEval on the NAB subset', () => {
   // The one-minute speed target is a benchmark matter (see bench/); this checks quality only.
-  // A floor, not the target: the defaults measure 77.3 / 69.8 / 82.1 on the 29 series (seed 0;
+  // A floor, not the target: the defaults measure 77.8 / 70.8 / 82.5 on the 29 series (seed 0;
   // before timestamps were used, 67.2 / 61.9 / 71.2).
   it('keeps the quality floor with the defaults', async () => {
     const r = await runEval({ dataDir: NAB_DIR });
