@@ -345,13 +345,16 @@ export class QualityGrader implements Grader {
     const short = ((1 - w) * sum) / filled + w * score;
     const timed = Number.isFinite(time);
     const slot = timed ? this.#enterSlot(time) : -1;
-    const context = slot >= 0 && this.contextMargin < 1000 ? this.#contextEvidence(slot, values) : 0;
+    const contextZ = slot >= 0 && this.contextMargin < 1000 ? this.#contextZ(slot, values) : -Infinity;
 
     if (this.scored > this.warmup) {
       const peak = slot >= 0 && this.seasonalFactor > 0 ? this.seasonalFactor * this.#seasonalPeak(slot) : 0;
       const baseline = Math.max(this.mean, peak);
       const deviation = Math.max(Math.sqrt(this.variance), this.minRelativeDeviation * Math.abs(baseline), this.minDeviation);
-      const evidence = Math.max(tailEvidence((short - baseline) / deviation), context - this.contextMargin);
+      // Below z = 0 the context's evidence is at most log10(2), which the margin cancels: the
+      // tail is only evaluated where it can count (the same result, at half the cost).
+      const context = contextZ > 0 || this.contextMargin < Math.LOG10E * Math.LN2 ? tailEvidence(contextZ) - this.contextMargin : 0;
+      const evidence = Math.max(tailEvidence((short - baseline) / deviation), context);
       this.evidence = evidence;
       // The score at which this record's short-term score reaches the alarm level.
       const others = ((1 - w) * (sum - score)) / filled;
@@ -391,19 +394,19 @@ export class QualityGrader implements Grader {
   }
 
   /**
-   * Step 6: the evidence of the record's values against what this time of day usually
-   * holds (0 while the slot is too new or the statistics warm up), then learns the values.
+   * Step 6: the z-score of the record's contextual surprise against its history (-Infinity
+   * while the slot is too new or the statistics warm up), then learns the values.
    */
-  #contextEvidence(slot: number, values: ArrayLike<number>): number {
+  #contextZ(slot: number, values: ArrayLike<number>): number {
     const d = values.length;
     if (this.contextDims === 0 && d > 0) {
       this.contextDims = d;
       this.contextMean = new Float64Array(this.seasonalSlots * d);
       this.contextDev = new Float64Array(this.seasonalSlots * d);
     }
-    if (d !== this.contextDims) return 0;
+    if (d !== this.contextDims) return -Infinity;
     const base = slot * d;
-    let evidence = 0;
+    let z = -Infinity;
     if (this.slotDays[slot]! >= this.seasonalMinDays) {
       let surprise = 0;
       for (let j = 0; j < d; j++) {
@@ -421,7 +424,7 @@ export class QualityGrader implements Grader {
       const short = sum / filled;
       if (this.contextScored > this.warmup) {
         const deviation = Math.max(Math.sqrt(this.contextVariance), this.minRelativeDeviation * this.contextAverage, this.minDeviation);
-        evidence = tailEvidence((short - this.contextAverage) / deviation);
+        z = (short - this.contextAverage) / deviation;
       }
       const k = this.contextScored < this.longHorizon ? 1 / this.contextScored : 1 / this.longHorizon;
       const delta = short - this.contextAverage;
@@ -437,7 +440,7 @@ export class QualityGrader implements Grader {
       this.contextMean[base + j]! += weight * delta;
       this.contextDev[base + j]! += weight * (Math.abs(delta) - this.contextDev[base + j]!);
     }
-    return evidence;
+    return z;
   }
 
   /** The largest usual daily peak of the slot and its neighbours (timing jitters), 0 while any is too new. */
