@@ -23,6 +23,7 @@ import { createKinesisClient, createSnsClient } from '../aws/clients.js';
 import { LOCAL_CREDENTIALS, localAwsConfig, motoServerUnavailableReason, startKinesalite, startMotoServer, type LocalServer } from '../aws/local-servers.js';
 import { produceToKinesis } from './kinesis-producer.js';
 import { choiceOption, integerOption, numberOption, parseCommandArgs, UsageError } from './args.js';
+import { silenceSdkNodeVersionWarning } from './sdk-warnings.js';
 
 const INPUT = 'In-RCFData-Stream';
 const OUTPUT = 'Out-RCFData-Stream';
@@ -275,6 +276,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+silenceSdkNodeVersionWarning(); // as the rcf-stream command does (sdk-warnings.ts)
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -25,6 +25,7 @@ import {
   type Parsed,
 } from '../cli/args.js';
 import { parseDetectArgs, type DetectConfig } from '../cli/detect-command.js';
+import { defaultCheckpointPath } from '../checkpoint/file-store.js';
 
 export interface StreamRef {
   streamName?: string;
@@ -81,7 +82,8 @@ export interface ServiceConfig {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-export const DEFAULT_CHECKPOINT = 'file:./rcf-stream.checkpoint';
+/** Shown in help; the path is defaultCheckpointPath(input stream). */
+export const DEFAULT_CHECKPOINT = 'file:./rcf-stream-STREAM.checkpoint';
 export const DEFAULT_CHECKPOINT_RECORDS = 10_000;
 export const DEFAULT_CHECKPOINT_INTERVAL_S = 60;
 export const DEFAULT_STATS_INTERVAL_S = 60;
@@ -445,7 +447,7 @@ function buildConfig(values: Parsed['values']): ServiceConfig {
     snsTopicArn: stringOption(values, 'sns-topic-arn')?.trim() || undefined,
     aws,
     startPosition,
-    checkpoint: parseCheckpointSpec(stringOption(values, 'checkpoint') ?? DEFAULT_CHECKPOINT),
+    checkpoint: parseCheckpointSpec(stringOption(values, 'checkpoint') ?? `file:${defaultCheckpointPath(input.streamName ?? input.streamArn!)}`),
     checkpointRecords: integerOption(values, 'checkpoint-records', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_CHECKPOINT_RECORDS,
     checkpointIntervalMs: seconds(values, 'checkpoint-interval', 0.05) ?? DEFAULT_CHECKPOINT_INTERVAL_S * 1000,
     resetModels: values['reset-models'] === true,

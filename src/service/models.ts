@@ -10,7 +10,9 @@
  */
 import { resolveOptions } from '../forest/options.js';
 import { snapshotDetector, restoreDetector } from '../detect/detector-snapshot.js';
-import type { GraderFactory, RecordDetector } from '../detect/detector.js';
+import { DetectionBatch, type GraderFactory, type RecordDetector } from '../detect/detector.js';
+import { createRecordDetector } from '../detect/detector-host.js';
+import { mulberry32 } from '../generate/temperature.js';
 import type { DetectConfig } from '../cli/detect-command.js';
 
 const MAGIC = Buffer.from('RCFSVC', 'latin1');
@@ -47,6 +49,13 @@ export function encodeModels(detector: RecordDetector, fingerprint: string): Uin
 export interface RestoreModelOptions {
   detect: DetectConfig;
   grader: GraderFactory;
+  /** Where the bytes come from (a checkpoint location), named in errors about damaged bytes. */
+  source?: string;
+}
+
+/** The saved models are damaged: says where they came from and what is wrong. */
+export class ModelSnapshotCorruptError extends Error {
+  override readonly name = 'ModelSnapshotCorruptError';
 }
 
 /**
@@ -55,13 +64,24 @@ export interface RestoreModelOptions {
  */
 export async function decodeModels(bytes: Uint8Array, options: RestoreModelOptions): Promise<RecordDetector> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < MAGIC.length + 5 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error('checkpoint models are not an rcf-stream service snapshot');
+  const where = options.source !== undefined ? `${options.source}: ` : '';
+  const corrupt = (what: string): ModelSnapshotCorruptError => new ModelSnapshotCorruptError(`${where}checkpoint models ${what}`);
+  if (buf.length < MAGIC.length + 5 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt('are not an rcf-stream service snapshot');
   const format = buf.readUInt8(MAGIC.length);
-  if (format !== FORMAT) throw new Error(`checkpoint models have format ${format}; this build reads ${FORMAT}`);
+  if (format !== FORMAT) throw corrupt(`have format ${format}; this build reads ${FORMAT}`);
   const headerLength = buf.readUInt32BE(MAGIC.length + 1);
   const start = MAGIC.length + 5 + headerLength;
-  if (start > buf.length) throw new Error('checkpoint models: header length out of range');
-  const header = JSON.parse(buf.subarray(MAGIC.length + 5, start).toString('utf8')) as { settings?: unknown };
+  if (start > buf.length) throw corrupt(`are damaged: the settings header says ${headerLength} bytes, but only ${buf.length - MAGIC.length - 5} follow`);
+  let header: { settings?: unknown };
+  try {
+    header = JSON.parse(buf.subarray(MAGIC.length + 5, start).toString('utf8')) as { settings?: unknown };
+  } catch (e) {
+    // A raw SyntaxError ("Unexpected token") would not say which file or part is damaged.
+    throw corrupt(`are damaged: the settings header (${headerLength} bytes) is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || typeof header.settings !== 'object' || header.settings === null) {
+    throw corrupt('are damaged: the settings header has no settings object');
+  }
   const saved = JSON.stringify(header.settings);
   const wanted = modelFingerprint(options.detect);
   if (saved !== wanted) {
@@ -78,4 +98,27 @@ export async function decodeModels(bytes: Uint8Array, options: RestoreModelOptio
     maxKeys: detect.maxKeys,
     engine: detect.forest.engine ?? 'wasm',
   });
+}
+
+/**
+ * About how many bytes one model takes in a checkpoint once its trees are
+ * full: one model of these settings fed 3 x sampleSize points, snapshotted.
+ * An upper bound for young models, used to refuse a store too small for the
+ * models before their output is written (not after, at the next checkpoint).
+ */
+export async function estimateModelBytes(detect: DetectConfig): Promise<number> {
+  const forest = resolveOptions(detect.forest);
+  const detector = await createRecordDetector({ forest: detect.forest, threshold: detect.threshold, attribution: false, keyed: true, maxKeys: 1 });
+  try {
+    const n = 3 * forest.sampleSize;
+    const batch = new DetectionBatch(n, forest.dimensions);
+    const random = mulberry32(1);
+    for (let i = 0; i < n * forest.dimensions; i++) batch.values[i] = random();
+    batch.keys.fill('k');
+    batch.count = n;
+    detector.run(batch);
+    return encodeModels(detector, modelFingerprint(detect)).byteLength;
+  } finally {
+    detector.dispose();
+  }
 }

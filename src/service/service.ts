@@ -43,6 +43,7 @@ import { KinesisSink, MAX_RECORD_BYTES, type KinesisSinkStats, type SinkEntry } 
 import { SnsNotifier, type Notification, type SnsNotifierStats } from '../aws/sns-notifier.js';
 import { classifyError, errorMessage } from '../aws/retry.js';
 import {
+  bindCheckpointToStream,
   CheckpointConflictError,
   DynamoDbCheckpointStore,
   FileCheckpointStore,
@@ -60,7 +61,7 @@ import { describeStrategy, graderFactory, isAdaptive } from '../detect/strategy.
 import { formatNotification, OutputSink } from '../cli/output.js';
 import type { CheckpointSpec, ServiceConfig } from './config.js';
 import { createLogger, type ServiceLogger } from './logger.js';
-import { decodeModels, encodeModels, modelFingerprint } from './models.js';
+import { decodeModels, encodeModels, estimateModelBytes, modelFingerprint } from './models.js';
 import { decodeText, explanationAt, outputPartitionKey, outputRecord, recordId, type OutputShape } from './records.js';
 
 /** Records scored per detector call. */
@@ -143,6 +144,8 @@ export class AnomalyService {
   readonly #dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
   readonly #notifier: SnsNotifier | undefined;
   readonly #store: CheckpointStore | undefined;
+  /** The store's model size limit and one full model's size: checked before output is written. */
+  readonly #modelBudget: { limit: number; perModel: number } | undefined;
   readonly #detector: RecordDetector;
   readonly #fingerprint: string;
   readonly #parser: RecordParser;
@@ -202,6 +205,7 @@ export class AnomalyService {
     dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
     detector: RecordDetector;
     initial: Checkpoint | undefined;
+    modelBudget?: { limit: number; perModel: number } | undefined;
   }) {
     const { config } = parts;
     this.#config = config;
@@ -213,6 +217,7 @@ export class AnomalyService {
     this.#dlqFile = parts.dlqFile;
     this.#detector = parts.detector;
     this.#initial = parts.initial;
+    this.#modelBudget = parts.modelBudget;
     this.#positions = structuredClone(parts.initial?.shards ?? {});
     this.#fingerprint = modelFingerprint(config.detect);
     const d = config.detect;
@@ -275,8 +280,11 @@ export class AnomalyService {
     const sns = config.snsTopicArn !== undefined ? createSnsClient(aws) : undefined;
     if (sns) clients.push(sns);
     let dlqFile: { writer: DeadLetterWriter; stream: WriteStream } | undefined;
+    let store: CheckpointStore | undefined;
     try {
-      const store = options.store ?? openStore(config.checkpoint, aws, clients);
+      const unbound = options.store ?? openStore(config.checkpoint, aws, clients);
+      // Positions and models belong to one stream: stamp it on save, refuse another stream's checkpoint on load.
+      store = unbound && bindCheckpointToStream(unbound, config.input.streamArn ?? config.input.streamName!, describeCheckpoint(config.checkpoint, options.store !== undefined));
       if (config.deadLetterFile !== undefined) {
         const stream = createWriteStream(config.deadLetterFile, { flags: 'a' });
         await Promise.race([once(stream, 'open'), once(stream, 'error').then(([e]) => Promise.reject(e as Error))]);
@@ -294,7 +302,7 @@ export class AnomalyService {
       let detector: RecordDetector | undefined;
       let restored = false;
       if (initial?.models !== undefined && !config.resetModels) {
-        detector = await decodeModels(initial.models, { detect: config.detect, grader });
+        detector = await decodeModels(initial.models, { detect: config.detect, grader, source: describeCheckpoint(config.checkpoint, options.store !== undefined) });
         restored = true;
       } else if (initial !== undefined && initial.models === undefined) {
         log.warn('checkpoint holds no models; starting new models at the saved positions');
@@ -309,10 +317,14 @@ export class AnomalyService {
       if (initial !== undefined) {
         log.info('resuming from checkpoint', { updatedAt: initial.updatedAt, shards: Object.keys(initial.shards).length, models: restored ? detector.size : 'new' });
       }
-      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, detector, initial });
+      // A store with a size limit (DynamoDB) is checked against the models before any output is written.
+      const limit = (unbound as { modelByteLimit?: number } | undefined)?.modelByteLimit;
+      const modelBudget = limit !== undefined ? { limit, perModel: await estimateModelBytes(config.detect) } : undefined;
+      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, detector, initial, modelBudget });
       service.#counters.restoredModels = restored;
       return service;
     } catch (error) {
+      await store?.close?.().catch(() => undefined); // e.g. the file store's lock
       await cleanup(dlqFile?.writer);
       throw error;
     }
@@ -362,7 +374,9 @@ export class AnomalyService {
         if (this.#gate !== undefined) await this.#gate;
         if (this.#failure !== undefined || this.#deliveryFailed) break;
         if (batch.records.length > 0) this.#lastActivity = Date.now();
-        this.#enqueue(this.#score(batch));
+        const work = this.#score(batch);
+        if (this.#overModelBudget()) break; // before this batch's output exists
+        this.#enqueue(work);
         while (this.#pending.length >= MAX_PENDING_DELIVERIES) await this.#pending[0];
         if (this.#sinceCheckpoint >= this.#config.checkpointRecords) void this.#checkpoint('records');
         if (this.#stopping) break;
@@ -384,6 +398,7 @@ export class AnomalyService {
       await this.#checkpoint('final');
     }
     if (this.#store === undefined) this.#dirty = false;
+    await this.#store?.close?.().catch((e: unknown) => this.#log.warn('closing the checkpoint store failed', { error: errorMessage(e) }));
     this.#stopTimers();
     await this.#notifier?.close(Math.min(5_000, this.#config.shutdownTimeoutMs));
     await this.#closeDeadLetters();
@@ -395,6 +410,23 @@ export class AnomalyService {
     this.#logStats(stats, true);
     const failure = this.#failure;
     return { exitCode: failure === undefined ? 0 : 1, reason: failure !== undefined ? errorMessage(failure) : this.#stopReason, stats };
+  }
+
+  /** True (and the service failing, no further checkpoint) when the models outgrew what the store can save. */
+  #overModelBudget(): boolean {
+    const budget = this.#modelBudget;
+    if (budget === undefined || this.#detector.size * budget.perModel <= budget.limit) return false;
+    const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
+    this.#storeFailed = true;
+    this.#fail(
+      new ServiceFailure(
+        `the models would take about ${mb(this.#detector.size * budget.perModel)} at the next checkpoint (${this.#detector.size} models of about ` +
+          `${Math.round(budget.perModel / 1024)} KB), more than ${describeCheckpoint(this.#config.checkpoint, false)} can keep (${mb(budget.limit)}); ` +
+          `stopped before writing their output. Use --checkpoint s3:BUCKET[/PREFIX]/APP, or fewer models (--max-keys)`,
+      ),
+      'checkpoint',
+    );
+    return true;
   }
 
   #fail(error: unknown, where: string): void {
@@ -438,7 +470,8 @@ export class AnomalyService {
       const r = records[i]!;
       const text = decodeText(r.data);
       if (text === undefined) {
-        this.#bad(work, r, 'invalid UTF-8', 'invalid UTF-8', r.data);
+        if (r.deaggregationError !== undefined) this.#bad(work, r, `corrupt KPL aggregate: ${r.deaggregationError}`, 'corrupt KPL aggregate', r.data);
+        else this.#bad(work, r, 'invalid UTF-8', 'invalid UTF-8', r.data);
         continue;
       }
       const slot = batch.count;
@@ -507,7 +540,10 @@ export class AnomalyService {
     this.#badByKind.set(kind, (this.#badByKind.get(kind) ?? 0) + 1);
     const id = recordId(r);
     if (c.badRecords <= BAD_RECORD_LOG_LIMIT || c.badRecords % BAD_RECORD_LOG_EVERY === 0) {
-      this.#log.warn('bad record', { recordId: id, reason, total: c.badRecords });
+      // Reasons may quote record content (a value, a JSON parse message): logged only at debug level;
+      // the dead letter has the whole record anyway.
+      this.#log.warn('bad record', { recordId: id, kind, total: c.badRecords });
+      this.#log.debug('bad record reason', { recordId: id, reason });
     }
     work.deadLetters.push({ letter: { line: 0, reason, kind, input, source: id }, record: r });
   }
@@ -726,7 +762,7 @@ function openStore(spec: CheckpointSpec, aws: AwsConfig, clients: { destroy(): v
     case 'none':
       return undefined;
     case 'file':
-      return new FileCheckpointStore(spec.path);
+      return new FileCheckpointStore({ path: spec.path, lock: true }); // one service per checkpoint file
     case 'dynamodb': {
       const client: DynamoDBClient = createDynamoDbClient(aws);
       clients.push(client);
