@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, lines, runCli } from './cli-support.js';
+import { lines, requireBuilt, runCli } from './cli-support.js';
 
 const START = Date.UTC(2022, 3, 4);
 const STEP = 5 * 60_000;
@@ -48,7 +48,7 @@ async function anomalies(file: string, extra: string[] = []): Promise<Out[]> {
 }
 
 beforeAll(async () => {
-  ensureBuilt();
+  requireBuilt();
   dir = await mkdtemp(join(tmpdir(), 'detect-quality-'));
   await writeFile(join(dir, 'iso.ndjson'), rows((i) => new Date(START + i * STEP).toISOString()));
   await writeFile(join(dir, 'epoch.ndjson'), rows((i) => (START + i * STEP) / 1000));
