@@ -10,7 +10,6 @@
  * also as soon as the input pauses (a setImmediate callback only runs once the line reader
  * waits for more bytes), so a slow live stream is not held back waiting for a full batch.
  */
-import { parseTimestamp } from '../detect/timestamp.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { open, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -29,6 +28,7 @@ import { DetectionBatch, DEFAULT_MAX_KEYS, type RecordDetector } from '../detect
 import { createRecordDetector, InlineDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost, type DetectorSpec } from '../detect/detector-host.js';
 import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../service/models.js';
 import { explain } from '../detect/explanation.js';
+import { parseTimestamp } from '../detect/timestamp.js';
 import {
   describeStrategy,
   graderFactory,

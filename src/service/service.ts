@@ -22,7 +22,6 @@
  * checkpoint (the models already learned records whose output was lost);
  * the restart replays from the last checkpoint.
  */
-import { parseTimestamp } from '../detect/timestamp.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -58,6 +57,7 @@ import { createRecordParser, type RecordParser } from '../io/record-parser.js';
 import { DetectionBatch, type RecordDetector } from '../detect/detector.js';
 import { createRecordDetector } from '../detect/detector-host.js';
 import { describeStrategy, graderFactory, isAdaptive } from '../detect/strategy.js';
+import { parseTimestamp } from '../detect/timestamp.js';
 import { formatNotification, OutputSink } from '../cli/output.js';
 import type { CheckpointSpec, ServiceConfig } from './config.js';
 import { createLogger, type ServiceLogger } from './logger.js';
