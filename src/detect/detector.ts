@@ -4,7 +4,7 @@
  * Per record the protocol is AWS's: score, then (when explanations are wanted)
  * attribution, then grade, then update. Without attribution a single model scores whole
  * batches with `forest.process()` (score then update per point, the same results) and
- * grades afterwards: a grader sees only (score, values, ready), so grading after the batch
+ * grades afterwards: a grader sees only (score, values, ready, time), so grading after the batch
  * gives exactly what grading between score and update would.
  *
  * `Detector` runs one model; `KeyedDetector` one model per key (e.g. per sensor), created
