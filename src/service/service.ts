@@ -157,6 +157,9 @@ export class AnomalyService {
   #gate: Promise<void> | undefined;
   #checkpointing: Promise<void> | undefined;
   #stopping = false;
+  /** Resolves at stop() or a failure: waits on deliveries (which an outage can hold forever) race with it. */
+  readonly #stopped: Promise<void>;
+  #signalStop!: () => void;
   #stopReason = 'stop';
   /** Fatal: exit 1. */
   #failure: Error | undefined;
@@ -193,6 +196,7 @@ export class AnomalyService {
     observer: PipelineObserver | undefined;
   }) {
     const { config } = parts;
+    this.#stopped = new Promise<void>((resolve) => (this.#signalStop = resolve));
     this.#config = config;
     this.#log = parts.log;
     this.#clients = parts.clients;
@@ -317,6 +321,7 @@ export class AnomalyService {
   stop(reason = 'stop'): void {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#signalStop();
     this.#stopReason = reason;
     this.#log.info('stopping', { reason });
     void this.#source.stop();
@@ -357,7 +362,9 @@ export class AnomalyService {
       for await (const batch of this.#source.start(this.#initial)) {
         this.#inHand++;
         try {
-          if (this.#gate !== undefined) await this.#gate;
+          while (this.#gate !== undefined && !this.#stopping) await Promise.race([this.#gate, this.#stopped]);
+          // A stop while a checkpoint holds scoring: this batch is not scored (its position is not saved).
+          if (this.#stopping && this.#gate !== undefined) break;
           if (this.#failure !== undefined || this.#deliveryFailed) break;
           if (batch.records.length > 0) this.#lastActivity = Date.now();
           await this.#processor.prepare(batch.shardId);
@@ -374,7 +381,7 @@ export class AnomalyService {
         } finally {
           this.#inHand--;
         }
-        while (this.#pending.length >= MAX_PENDING_DELIVERIES) await this.#pending[0];
+        while (this.#pending.length >= MAX_PENDING_DELIVERIES && !this.#stopping) await Promise.race([this.#pending[0], this.#stopped]);
         if (this.#sinceCheckpoint >= this.#config.checkpointRecords) void this.#checkpoint('records');
         if (this.#stopping) break;
       }
@@ -414,6 +421,7 @@ export class AnomalyService {
       this.#log.error(`${where} failed; stopping`, { error: errorMessage(error) });
     }
     this.#stopping = true;
+    this.#signalStop();
     void this.#source.stop();
   }
 
