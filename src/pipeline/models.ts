@@ -20,6 +20,7 @@ import type { GraderFactory, RecordDetector } from '../detect/detector.js';
 import type { DetectionSettings, ModelScope } from '../detect/settings.js';
 import type { DetectorSpec } from '../detect/detector-host.js';
 import { ScopedModels } from './scoped-models.js';
+import { DETECTION_OPTIONS, spellOption } from '../detect/options.js';
 
 const MAGIC = Buffer.from('RCFSVC', 'latin1');
 const FORMAT = 1;
@@ -105,10 +106,41 @@ function checkSettings(header: Envelope['header'], detect: DetectionSettings): v
   const wanted = modelFingerprint(detect);
   if (saved !== wanted) {
     throw new ModelMismatchError(
-      `the checkpoint's models were trained with other detection settings (${saved}; now ${wanted}).`,
+      `the checkpoint's models were trained with other detection settings (${describeDifferences(header.settings, JSON.parse(wanted) as unknown)}).`,
       'Run with the same settings, or with --reset-models to start new models from the saved positions.',
     );
   }
+}
+
+/** The settings that differ, by option: `--trees: saved 50, now 20`. */
+function describeDifferences(saved: unknown, wanted: unknown): string {
+  const flat = (v: unknown): Map<string, string> => {
+    const out = new Map<string, string>();
+    const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+    for (const [k, x] of Object.entries(o)) {
+      if (k === 'forest' && typeof x === 'object' && x !== null) for (const [fk, fx] of Object.entries(x)) out.set(fk, JSON.stringify(fx));
+      else out.set(k, JSON.stringify(x));
+    }
+    // The seed is stored as two 32-bit words; one name for both.
+    const hi = out.get('seedHi');
+    const lo = out.get('seedLo');
+    out.delete('seedHi');
+    out.delete('seedLo');
+    if (hi !== undefined && lo !== undefined) out.set('randomSeed', BigInt.asIntN(64, (BigInt(Number(hi)) << 32n) | BigInt(Number(lo) >>> 0)).toString());
+    return out;
+  };
+  const a = flat(saved);
+  const b = flat(wanted);
+  const parts: string[] = [];
+  const derived: string[] = [];
+  for (const key of new Set([...a.keys(), ...b.keys()])) {
+    if (a.get(key) === b.get(key)) continue;
+    // Options by their flag; derived values (dimensions follow --fields) only when nothing else explains it.
+    const flag = DETECTION_OPTIONS.some((o) => o.key === key) ? spellOption(key, 'flag') : undefined;
+    if (flag !== undefined) parts.push(`${flag}: saved ${a.get(key) ?? 'none'}, now ${b.get(key) ?? 'none'}`);
+    else derived.push(`${key}: saved ${a.get(key) ?? 'none'}, now ${b.get(key) ?? 'none'}`);
+  }
+  return (parts.length > 0 ? parts : derived).join('; ') || 'unknown differences';
 }
 
 function restore(bytes: Uint8Array, options: RestoreModelOptions): Promise<RecordDetector> {
