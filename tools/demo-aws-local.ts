@@ -23,6 +23,7 @@ import { createKinesisClient, createSnsClient } from '../src/aws/clients.js';
 import { LOCAL_CREDENTIALS, localAwsConfig, motoServerUnavailableReason, startKinesalite, startMotoServer, type LocalServer } from './local-servers.js';
 import { produceToKinesis } from '../src/cli/kinesis-producer.js';
 import { choiceOption, integerOption, numberOption, parseCommandArgs, UsageError } from '../src/cli/args.js';
+import { silenceSdkNodeVersionWarning } from '../src/cli/sdk-warnings.js';
 
 const INPUT = 'In-RCFData-Stream';
 const OUTPUT = 'Out-RCFData-Stream';
@@ -275,6 +276,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+silenceSdkNodeVersionWarning(); // as the rcf-stream command does (sdk-warnings.ts)
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -111,9 +111,29 @@ export function createS3Client(cfg: AwsConfig = {}): S3Client {
 export function describeAwsConfig(cfg: AwsConfig): string {
   const parts = [`region=${cfg.region ?? '(default chain)'}`];
   for (const [svc, url] of Object.entries(cfg.endpoints ?? {})) {
-    if (url !== undefined) parts.push(`${svc}=${url}`);
+    if (url !== undefined) parts.push(`${svc}=${redactUrl(url)}`);
   }
   parts.push(`http=${usesHttp1(cfg) ? '1.1' : 'default'}`);
   parts.push(`credentials=${cfg.credentials !== undefined ? 'explicit' : 'default chain'}`);
   return parts.join(' ');
+}
+
+/**
+ * An endpoint URL fit for logs: user name and password (`http://user:pw@host`)
+ * become `***`, and so do query parameter values (pre-signed tokens). Text
+ * that is not a URL is returned with anything before an `@` masked.
+ */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url.replace(/^([^/]*\/\/)?[^@/]*@/, (_m, scheme: string | undefined) => `${scheme ?? ''}***@`);
+  }
+  if (u.username !== '' || u.password !== '') {
+    u.username = '***';
+    u.password = '';
+  }
+  for (const key of [...u.searchParams.keys()]) u.searchParams.set(key, '***');
+  return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
 }

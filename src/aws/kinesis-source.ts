@@ -50,6 +50,12 @@ export interface SourceRecord {
   explicitHashKey?: string;
   data: Uint8Array;
   arrivalTime?: Date;
+  /**
+   * Set when the record starts with the KPL magic but could not be
+   * de-aggregated: the KPL error, so a dead letter can say that instead of
+   * "invalid UTF-8". The record is delivered as is (as the KCL does).
+   */
+  deaggregationError?: string;
 }
 
 export interface ShardBatch {
@@ -107,6 +113,8 @@ export interface KinesisSourceStats {
   shardsReading: number;
   shardsWaiting: number;
   shardsFinished: number;
+  /** Shard readers parked right now because their read-ahead buffer is full (backpressure at work). */
+  shardsWaitingForSpace: number;
   listShardsCalls: number;
   getShardIteratorCalls: number;
   getRecordsCalls: number;
@@ -210,7 +218,7 @@ export class KinesisSource {
   private syncInFlight: Promise<void> | undefined;
   private initial: Checkpoint | undefined;
   private discovered = false;
-  private readonly counters: Omit<KinesisSourceStats, 'shardsReading' | 'shardsWaiting' | 'shardsFinished' | 'millisBehindLatest'> = {
+  private readonly counters: Omit<KinesisSourceStats, 'shardsReading' | 'shardsWaiting' | 'shardsFinished' | 'shardsWaitingForSpace' | 'millisBehindLatest'> = {
     listShardsCalls: 0,
     getShardIteratorCalls: 0,
     getRecordsCalls: 0,
@@ -281,12 +289,14 @@ export class KinesisSource {
     let reading = 0;
     let waiting = 0;
     let finished = 0;
+    let parked = 0;
     for (const s of this.shards.values()) {
+      if (s.spaceWaiter !== undefined) parked++;
       if (s.status === 'reading') reading++;
       else if (s.status === 'waiting') waiting++;
       else finished++;
     }
-    return { ...this.counters, shardsReading: reading, shardsWaiting: waiting, shardsFinished: finished, millisBehindLatest: { ...this.behind } };
+    return { ...this.counters, shardsReading: reading, shardsWaiting: waiting, shardsFinished: finished, shardsWaitingForSpace: parked, millisBehindLatest: { ...this.behind } };
   }
 
   /**
@@ -618,6 +628,7 @@ export class KinesisSource {
     const skipSub = s.spec.type === 'AT_SEQUENCE_NUMBER' && s.spec.sequenceNumber === seq ? s.spec.skipThroughSub : undefined;
     const base = { shardId: s.id, sequenceNumber: seq } as const;
     const arrival = r.ApproximateArrivalTimestamp;
+    let deaggregationError: string | undefined;
     if (this.opts.deaggregate && isAggregated(data)) {
       try {
         const users = deaggregate(data);
@@ -633,11 +644,13 @@ export class KinesisSource {
       } catch (e) {
         // As the KCL does: a record that only looks aggregated is passed through unchanged.
         this.counters.deaggregationErrors++;
-        this.log.warn?.('KPL de-aggregation failed; delivering the record as is', { shardId: s.id, sequenceNumber: seq, error: errorMessage(e) });
+        deaggregationError = errorMessage(e);
+        this.log.warn?.('KPL de-aggregation failed; delivering the record as is', { shardId: s.id, sequenceNumber: seq, error: deaggregationError });
       }
     }
     if (skipSub !== undefined) return; // a plain record at the resume point was already handled
     const rec: SourceRecord = { ...base, partitionKey: r.PartitionKey ?? '', data };
+    if (deaggregationError !== undefined) rec.deaggregationError = deaggregationError;
     if (arrival) rec.arrivalTime = arrival;
     out.push(rec);
   }

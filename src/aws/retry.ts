@@ -9,6 +9,8 @@
  */
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/service-error-classification';
 
+import { STATUS_CODES } from 'node:http';
+
 /** Optional structured logger; every method may be absent. Never pass secrets in fields. */
 export interface Logger {
   debug?(msg: string, fields?: Record<string, unknown>): void;
@@ -112,8 +114,30 @@ function isNetworkishMessage(msg: string): boolean {
   return /socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|network|timed? ?out/i.test(msg);
 }
 
-/** Message of an unknown thrown value, for error texts. */
+const CONTEXT = Symbol.for('rcf-stream.errorContext');
+
+/**
+ * Marks `err` with the call it came from (e.g. `S3 PutObject s3://b/k`), which
+ * errorMessage puts in front. The error itself (name, $metadata) is unchanged,
+ * so classifyError still sees what the SDK saw. Returns `err` for `throw`.
+ */
+export function inAwsCall(err: unknown, context: string): unknown {
+  if (typeof err === 'object' && err !== null && !(CONTEXT in err)) Object.defineProperty(err, CONTEXT, { value: context });
+  return err;
+}
+
+/**
+ * Message of an unknown thrown value, for error texts. An SDK error without
+ * details (an empty 503 body gives name "Unknown", message "UnknownError")
+ * is described by its HTTP status instead.
+ */
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return `${errorName(err)}: ${err.message}`;
-  return String(err);
+  if (!(err instanceof Error)) return String(err);
+  const context = (err as { [CONTEXT]?: string })[CONTEXT];
+  const prefix = context !== undefined ? `${context}: ` : '';
+  const status = (err as SdkLikeError).$metadata?.httpStatusCode;
+  if (status !== undefined && (err.name === 'Unknown' || err.message === 'UnknownError' || err.message === '')) {
+    return `${prefix}HTTP ${status}${STATUS_CODES[status] !== undefined ? ` ${STATUS_CODES[status]}` : ''} without error details in the response`;
+  }
+  return `${prefix}${errorName(err)}: ${err.message}`;
 }

@@ -16,6 +16,7 @@
  * it was given up (false: not retryable, out of attempts, or dropped at close).
  */
 import { PublishCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
+import { wellFormedText } from './notification-text.js';
 import { backoffDelay, classifyError, errorMessage, errorName, sleep, type BackoffOptions, type Logger } from './retry.js';
 
 export interface Notification {
@@ -46,7 +47,15 @@ export interface SnsNotifierOptions {
   random?: () => number;
   /** Clock (tests). */
   now?: () => number;
+  /** One-shot timer for the end of a suppression window, returning its cancel function (tests). Default an unref'd setTimeout. */
+  setTimer?: (callback: () => void, ms: number) => () => void;
 }
+
+const defaultTimer = (callback: () => void, ms: number): (() => void) => {
+  const timer = setTimeout(callback, ms);
+  timer.unref(); // a pending summary never keeps the process alive; close() sends it
+  return () => clearTimeout(timer);
+};
 
 export interface SnsNotifierStats {
   published: number;
@@ -95,7 +104,8 @@ export class SnsNotifier {
   private lastRefill: number;
   private suppressedInWindow = 0;
   private highestSuppressedScore: number | undefined;
-  private windowTimer: NodeJS.Timeout | undefined;
+  private cancelWindowTimer: (() => void) | undefined;
+  private readonly setTimer: (callback: () => void, ms: number) => () => void;
   private closed = false;
   private readonly abort = new AbortController();
   private wakePublisher: (() => void) | undefined;
@@ -115,6 +125,7 @@ export class SnsNotifier {
     this.log = opts.logger ?? {};
     this.random = opts.random ?? Math.random;
     this.now = opts.now ?? Date.now;
+    this.setTimer = opts.setTimer ?? defaultTimer;
     this.tokens = this.rate;
     this.lastRefill = this.now();
     this.loop = this.publishLoop();
@@ -180,7 +191,8 @@ export class SnsNotifier {
     if (this.closed) return this.loop;
     this.emitSummary();
     this.closed = true;
-    if (this.windowTimer) clearTimeout(this.windowTimer);
+    this.cancelWindowTimer?.();
+    this.cancelWindowTimer = undefined;
     await this.flush(timeoutMs);
     this.counters.dropped += this.queue.length;
     for (const m of this.queue.splice(0)) m.settle?.(false);
@@ -211,12 +223,11 @@ export class SnsNotifier {
       this.highestSuppressedScore = score;
     }
     // The first suppression opens a window; its end publishes one summary for all of it.
-    if (this.windowTimer === undefined) {
-      this.windowTimer = setTimeout(() => {
-        this.windowTimer = undefined;
+    if (this.cancelWindowTimer === undefined) {
+      this.cancelWindowTimer = this.setTimer(() => {
+        this.cancelWindowTimer = undefined;
         this.emitSummary();
       }, this.windowMs);
-      this.windowTimer.unref();
     }
   }
 
@@ -249,12 +260,13 @@ export class SnsNotifier {
         attributes[name] = { DataType: 'Number', StringValue: String(value) };
       } else {
         // NaN/Infinity are not valid SNS Numbers; keep them readable as text.
-        const text = String(value);
+        const text = wellFormedText(String(value));
         if (text === '') continue; // SNS rejects empty attribute values
         attributes[name] = { DataType: 'String', StringValue: text };
       }
     }
-    const q: QueuedMessage = { message: truncateUtf8(n.message === '' ? '(empty)' : n.message, MAX_MESSAGE_BYTES), attributes };
+    // A lone surrogate cannot be URI-encoded: the SDK would throw URIError and the notification be lost.
+    const q: QueuedMessage = { message: truncateUtf8(n.message === '' ? '(empty)' : wellFormedText(n.message), MAX_MESSAGE_BYTES), attributes };
     if (n.subject !== undefined) {
       const subject = sanitizeSubject(n.subject);
       if (subject !== '') q.subject = subject;

@@ -36,6 +36,11 @@ export interface Checkpoint {
   models?: Uint8Array;
   /** ISO-8601 time the checkpoint was taken. */
   updatedAt: string;
+  /**
+   * The input stream the positions belong to (ARN or name). Absent in
+   * checkpoints written before it was recorded; see bindCheckpointToStream.
+   */
+  stream?: string;
 }
 
 export interface CheckpointStore {
@@ -63,6 +68,64 @@ export class CheckpointConflictError extends Error {
   constructor(message: string) {
     super(message);
   }
+}
+
+/** The checkpoint belongs to another input stream than the one configured. */
+export class CheckpointStreamMismatchError extends Error {
+  override readonly name = 'CheckpointStreamMismatchError';
+  constructor(
+    readonly location: string,
+    readonly saved: string,
+    readonly configured: string,
+  ) {
+    super(
+      `Checkpoint at ${location} belongs to stream ${saved}, not ${configured}: its shard positions and models mean nothing for this stream. ` +
+        `Point --checkpoint at this stream's own checkpoint (or a new one); the service will not reuse it.`,
+    );
+  }
+}
+
+/** Name part of a Kinesis stream ARN (`arn:aws:kinesis:REGION:ACCOUNT:stream/NAME`), or the text itself. */
+export function streamNameOf(stream: string): string {
+  const m = /^arn:[^:]+:kinesis:[^:]*:[^:]*:stream\/(.+)$/.exec(stream);
+  return m ? m[1]! : stream;
+}
+
+/**
+ * Whether a saved and a configured stream identity denote the same stream:
+ * two ARNs must be equal (same account and region); otherwise the names are
+ * compared, so switching between `--input-stream NAME` and its ARN keeps the checkpoint.
+ */
+export function sameStream(saved: string, configured: string): boolean {
+  const arn = (s: string): boolean => s.startsWith('arn:');
+  if (arn(saved) && arn(configured)) return saved === configured;
+  return streamNameOf(saved) === streamNameOf(configured);
+}
+
+/**
+ * A store that stamps every checkpoint with `stream` and refuses (throws
+ * CheckpointStreamMismatchError from load) one saved for another stream. A
+ * checkpoint without a stream (older versions) is accepted and stamped at its
+ * next save.
+ */
+export function bindCheckpointToStream(store: CheckpointStore, stream: string, location = 'the configured store'): CheckpointStore {
+  const bound: CheckpointStore = {
+    async load() {
+      const cp = await store.load();
+      if (cp?.stream !== undefined && !sameStream(cp.stream, stream)) throw new CheckpointStreamMismatchError(location, cp.stream, stream);
+      return cp;
+    },
+    save: (cp) => store.save({ ...cp, stream }),
+  };
+  if (store.close) bound.close = () => store.close!();
+  return bound;
+}
+
+/** Throws CheckpointCorruptError unless `value` is absent or a non-empty string. */
+export function validateStream(value: unknown, location: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new CheckpointCorruptError(location, 'stream is not a non-empty string');
+  return value;
 }
 
 /** Throws CheckpointCorruptError unless `value` has the shape of `Checkpoint['shards']`. */
@@ -127,6 +190,7 @@ interface EnvelopeHeader {
   shards: Record<string, ShardCheckpoint>;
   /** Model byte count, or -1 when the checkpoint has no models (distinct from empty models). */
   modelsLength: number;
+  stream?: string;
 }
 
 export function encodeCheckpoint(cp: Checkpoint): Buffer {
@@ -136,6 +200,7 @@ export function encodeCheckpoint(cp: Checkpoint): Buffer {
     shards: cp.shards,
     modelsLength: cp.models ? cp.models.byteLength : -1,
   };
+  if (cp.stream !== undefined) header.stream = cp.stream;
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
   const len = Buffer.alloc(4);
   len.writeUInt32BE(headerBytes.length);
@@ -171,6 +236,8 @@ export function decodeCheckpoint(bytes: Uint8Array, location: string): Checkpoin
     shards: validateShards(header.shards, location),
     updatedAt: validateUpdatedAt(header.updatedAt, location),
   };
+  const stream = validateStream(header.stream, location);
+  if (stream !== undefined) cp.stream = stream;
   if (header.modelsLength === -1) {
     if (modelsBytes !== 0) throw new CheckpointCorruptError(location, 'unexpected bytes after header');
   } else {

@@ -2,7 +2,10 @@
 export {
   CheckpointConflictError,
   CheckpointCorruptError,
+  CheckpointStreamMismatchError,
+  bindCheckpointToStream,
   makeCheckpoint,
+  sameStream,
   SENTINEL_AT_TIMESTAMP,
   SENTINEL_SHARD_END,
   SENTINEL_TRIM_HORIZON,

@@ -8,6 +8,7 @@
  * use the DynamoDB store, which detects a second writer).
  */
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { inAwsCall } from '../aws/retry.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint, type CheckpointStore } from './checkpoint-store.js';
 
 export interface S3CheckpointStoreOptions {
@@ -44,21 +45,25 @@ export class S3CheckpointStore implements CheckpointStore {
       bytes = await res.Body.transformToByteArray();
     } catch (e) {
       if (e instanceof NoSuchKey || (e as Error).name === 'NoSuchKey') return undefined;
-      throw e;
+      throw inAwsCall(e, `S3 GetObject ${this.location}`);
     }
     return decodeCheckpoint(bytes, this.location);
   }
 
   async save(cp: Checkpoint): Promise<void> {
     const body = encodeCheckpoint(cp);
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: this.key,
-        Body: body,
-        ContentType: 'application/octet-stream',
-        Metadata: { 'rcf-updated-at': cp.updatedAt },
-      }),
-    );
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key,
+          Body: body,
+          ContentType: 'application/octet-stream',
+          Metadata: { 'rcf-updated-at': cp.updatedAt },
+        }),
+      );
+    } catch (e) {
+      throw inAwsCall(e, `S3 PutObject ${this.location}`);
+    }
   }
 }

@@ -15,6 +15,7 @@ import {
   type CliIo,
   type Parsed,
 } from './args.js';
+import { loadAwsCommand } from './aws-sdk.js';
 
 export const GENERATE_HELP = `Usage: rcf-stream generate [options]
 
@@ -53,8 +54,12 @@ import { readGeneratorSettings } from './generator-settings.js';
 export async function runGenerateCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   // The Kinesis producer loads the AWS SDK, so only when asked for.
   if (argv.some((a) => a === '--to-kinesis' || a.startsWith('--to-kinesis='))) {
-    const { runKinesisProducerCommand } = await import('./kinesis-producer.js');
-    return runKinesisProducerCommand(argv, io);
+    const loaded = await loadAwsCommand('generate --to-kinesis', () => import('./kinesis-producer.js'));
+    if ('missing' in loaded) {
+      io.stderr.write(`${loaded.missing}\n`);
+      return EXIT_FAILURE;
+    }
+    return loaded.module.runKinesisProducerCommand(argv, io);
   }
   const settings = await readCommandSettings('generate', GENERATE_HELP, io, () => {
     const { values } = parseCommandArgs(argv, GENERATE_OPTIONS, 0);

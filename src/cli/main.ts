@@ -9,6 +9,7 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, type CliIo } from './args
 import { runDemoCommand } from './demo-command.js';
 import { runDetectCommand } from './detect-command.js';
 import { runGenerateCommand } from './generate-command.js';
+import { silenceSdkNodeVersionWarning } from './sdk-warnings.js';
 
 export const MAIN_HELP = `Usage: rcf-stream <command> [options]
 
@@ -103,6 +104,8 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // Before any AWS client exists; see sdk-warnings.ts for why and how to see it again.
+  silenceSdkNodeVersionWarning();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -6,6 +6,7 @@
 import { EXIT_FAILURE, EXIT_OK, processIo, readCommandSettings, type CliIo } from './args.js';
 import { loadServiceConfig, RUN_HELP } from './run-config.js';
 import { errorMessage } from '../aws/retry.js';
+import { loadAwsCommand } from './aws-sdk.js';
 
 export { RUN_HELP };
 
@@ -13,8 +14,14 @@ export async function runServiceCommand(argv: string[], io: CliIo = processIo())
   const config = await readCommandSettings('run', RUN_HELP, io, () => loadServiceConfig(argv));
   if (typeof config === 'number') return config;
 
-  // Loaded only now: the AWS SDK takes a second to load, which --help and option errors need not wait for.
-  const { AnomalyService } = await import('../service/service.js');
+  // Loaded only now: the AWS SDK takes a second to load, which --help and option errors need not wait for,
+  // and it is an optional dependency (aws-sdk.ts).
+  const loaded = await loadAwsCommand('run', () => import('../service/service.js'));
+  if ('missing' in loaded) {
+    io.stderr.write(`${loaded.missing}\n`);
+    return EXIT_FAILURE;
+  }
+  const { AnomalyService } = loaded.module;
   let service: Awaited<ReturnType<typeof AnomalyService.start>>;
   try {
     service = await AnomalyService.start(config, { stdout: io.stdout, stderr: io.stderr });

@@ -28,11 +28,13 @@ import {
 import { MODEL_SCOPES, type DetectionSettings } from '../detect/settings.js';
 import { DETECTION_OPTIONS, flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
 import { OptionError, describeOptionError } from '../util/option-error.js';
+import { defaultCheckpointPath } from '../checkpoint/file-store.js';
 
 export type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
 import type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
 
-export const DEFAULT_CHECKPOINT = 'file:./rcf-stream.checkpoint';
+/** Shown in help; the path is defaultCheckpointPath(input stream). */
+export const DEFAULT_CHECKPOINT = 'file:./rcf-stream-STREAM.checkpoint';
 export const DEFAULT_CHECKPOINT_RECORDS = 10_000;
 export const DEFAULT_CHECKPOINT_INTERVAL_S = 60;
 export const DEFAULT_STATS_INTERVAL_S = 60;
@@ -400,7 +402,7 @@ function buildConfig(values: Parsed['values'], origins: Map<string, Origin> = ne
     snsTopicArn: stringOption(values, 'sns-topic-arn')?.trim() || undefined,
     aws,
     startPosition,
-    checkpoint: parseCheckpointSpec(stringOption(values, 'checkpoint') ?? DEFAULT_CHECKPOINT),
+    checkpoint: parseCheckpointSpec(stringOption(values, 'checkpoint') ?? `file:${defaultCheckpointPath(input.streamName ?? input.streamArn!)}`),
     checkpointRecords: integerOption(values, 'checkpoint-records', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_CHECKPOINT_RECORDS,
     checkpointIntervalMs: seconds(values, 'checkpoint-interval', 0.05) ?? DEFAULT_CHECKPOINT_INTERVAL_S * 1000,
     resetModels: values['reset-models'] === true,

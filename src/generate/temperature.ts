@@ -134,7 +134,23 @@ export interface PacingOptions {
   rate?: number;
   /** Stops writing (without error) when aborted, e.g. on Ctrl-C with an endless count. */
   signal?: AbortSignal;
+  /** Time source for pacing; default the real one. Tests pass a virtual clock so pacing is checked without wall time. */
+  clock?: PacingClock;
 }
+
+/** Milliseconds now, and a one-shot timer returning its cancel function. */
+export interface PacingClock {
+  now(): number;
+  setTimer(callback: () => void, ms: number): () => void;
+}
+
+const realClock: PacingClock = {
+  now: () => performance.now(),
+  setTimer: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    return () => clearTimeout(timer);
+  },
+};
 
 export interface WriteSummary {
   /** Records handed to the stream (some may be lost if the reader went away). */
@@ -185,6 +201,7 @@ export async function writeNdjson(
   if (!(rate > 0)) throw new RangeError(`rate: must be a positive number of records per second, got ${String(rate)}`);
   const paced = rate !== Infinity;
   const signal = pacing.signal;
+  const clock = pacing.clock ?? realClock;
 
   let failure: unknown;
   let closed = false;
@@ -217,9 +234,9 @@ export async function writeNdjson(
 
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
-      const timer = setTimeout(wakeUp, ms);
+      const cancel = clock.setTimer(wakeUp, ms);
       wake = () => {
-        clearTimeout(timer);
+        cancel();
         resolve();
       };
     });
@@ -230,7 +247,7 @@ export async function writeNdjson(
 
   const capacity = paced ? Math.max(1, rate * BURST_SECONDS) : Infinity;
   let tokens = 1; // the first record goes out at once
-  let refilledAt = performance.now();
+  let refilledAt = clock.now();
   let records = 0;
   let outliers = 0;
   let stoppedBy: WriteSummary['stoppedBy'] = 'end';
@@ -256,7 +273,7 @@ export async function writeNdjson(
 
       let batch = MAX_BATCH;
       if (paced) {
-        const now = performance.now();
+        const now = clock.now();
         tokens = Math.min(capacity, tokens + ((now - refilledAt) * rate) / 1000);
         refilledAt = now;
         if (tokens < 1) {

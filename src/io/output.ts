@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { notificationField } from '../aws/notification-text.js';
 import { drained } from '../util/streams.js';
 
 /** Errors meaning nobody reads the output any more. */
@@ -202,7 +203,8 @@ function incrementDigits(digits: string): string {
 
 /**
  * The reference sample's notification: `Anomaly detected: Time=<time>, Value=<%f>, Score=<%f>`.
- * Several values print as a bracketed list.
+ * Several values print as a bracketed list. The time comes from the record, so it is
+ * made one safe, capped line first (notificationField): no forged alert lines.
  */
 export function formatNotification(time: unknown, values: ArrayLike<number>, offset: number, count: number, score: number): string {
   let value: string;
@@ -212,7 +214,7 @@ export function formatNotification(time: unknown, values: ArrayLike<number>, off
     for (let i = 0; i < count; i++) parts.push(formatJavaFixed(values[offset + i]!));
     value = `[${parts.join(', ')}]`;
   }
-  return `Anomaly detected: Time=${formatTime(time)}, Value=${value}, Score=${formatJavaFixed(score)}`;
+  return `Anomaly detected: Time=${notificationField(formatTime(time))}, Value=${value}, Score=${formatJavaFixed(score)}`;
 }
 
 function formatTime(time: unknown): string {

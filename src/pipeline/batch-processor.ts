@@ -103,7 +103,8 @@ export class BatchProcessor {
       const r = records[i]!;
       const text = decodeText(r.data);
       if (text === undefined) {
-        this.#bad(out, r, 'invalid UTF-8', 'invalid UTF-8', r.data);
+        if (r.deaggregationError !== undefined) this.#bad(out, r, `corrupt KPL aggregate: ${r.deaggregationError}`, 'corrupt KPL aggregate', r.data);
+        else this.#bad(out, r, 'invalid UTF-8', 'invalid UTF-8', r.data);
         continue;
       }
       const slot = batch.count;

@@ -23,6 +23,8 @@ export interface PipelineRecord {
   partitionKey: string;
   data: Uint8Array;
   arrivalTime?: Date;
+  /** Why a KPL aggregate could not be split (its raw bytes are delivered as one record). */
+  deaggregationError?: string;
 }
 
 /** What a Source yields: records of ONE partition, in order, and the position after them. */

@@ -16,7 +16,9 @@
  */
 import { resolveOptions } from '../forest/options.js';
 import { snapshotDetector, restoreDetector } from '../detect/detector-snapshot.js';
-import type { GraderFactory, RecordDetector } from '../detect/detector.js';
+import { DetectionBatch, type GraderFactory, type RecordDetector } from '../detect/detector.js';
+import { createRecordDetector } from '../detect/detector-host.js';
+import { mulberry32 } from '../generate/temperature.js';
 import type { DetectionSettings, ModelScope } from '../detect/settings.js';
 import type { DetectorSpec } from '../detect/detector-host.js';
 import { ScopedModels } from './scoped-models.js';
@@ -64,6 +66,14 @@ export function encodeModels(detector: RecordDetector, fingerprint: string): Uin
 export interface RestoreModelOptions {
   detect: DetectionSettings;
   grader: GraderFactory;
+  /** Where the bytes come from (a checkpoint location), named in errors about damaged bytes. */
+  source?: string;
+}
+
+/** The saved models are damaged: says where they came from and what is wrong. */
+export class ModelSnapshotCorruptError extends Error {
+  override readonly name = 'ModelSnapshotCorruptError';
+  readonly code = 'MODELS_CORRUPT';
 }
 
 /**
@@ -71,7 +81,7 @@ export interface RestoreModelOptions {
  * with other settings, SnapshotError (or Error) when the bytes are damaged.
  */
 export async function decodeModels(bytes: Uint8Array, options: RestoreModelOptions): Promise<RecordDetector> {
-  const { format, header, body } = readEnvelope(bytes);
+  const { format, header, body } = readEnvelope(bytes, options.source);
   if (format !== FORMAT) throw new Error(`checkpoint models have format ${format}; expected ${FORMAT} (one detector)`);
   checkSettings(header, options.detect);
   return restore(body, options);
@@ -83,21 +93,26 @@ interface Envelope {
   body: Buffer;
 }
 
-function readEnvelope(bytes: Uint8Array): Envelope {
+function readEnvelope(bytes: Uint8Array, source: string | undefined): Envelope {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < MAGIC.length + 5 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error('checkpoint models are not an rcf-stream service snapshot');
+  const where = source !== undefined ? `${source}: ` : '';
+  const corrupt = (what: string): ModelSnapshotCorruptError => new ModelSnapshotCorruptError(`${where}checkpoint models ${what}`);
+  if (buf.length < MAGIC.length + 5 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt('are not an rcf-stream service snapshot');
   const format = buf.readUInt8(MAGIC.length);
-  if (format !== FORMAT && format !== SCOPED_FORMAT) throw new Error(`checkpoint models have format ${format}; this build reads ${FORMAT} and ${SCOPED_FORMAT}`);
+  if (format !== FORMAT && format !== SCOPED_FORMAT) throw corrupt(`have format ${format}; this build reads ${FORMAT} and ${SCOPED_FORMAT}`);
   const headerLength = buf.readUInt32BE(MAGIC.length + 1);
   const start = MAGIC.length + 5 + headerLength;
-  if (start > buf.length) throw new Error('checkpoint models: header length out of range');
+  if (start > buf.length) throw corrupt(`are damaged: the settings header says ${headerLength} bytes, but only ${buf.length - MAGIC.length - 5} follow`);
   let header: Envelope['header'];
   try {
     header = JSON.parse(buf.subarray(MAGIC.length + 5, start).toString('utf8')) as Envelope['header'];
-  } catch (error) {
-    throw new Error(`checkpoint models: the header is not JSON (${(error as Error).message})`);
+  } catch (e) {
+    // A raw SyntaxError ("Unexpected token") would not say which file or part is damaged.
+    throw corrupt(`are damaged: the settings header (${headerLength} bytes) is not valid JSON (${(e as Error).message})`);
   }
-  if (typeof header !== 'object' || header === null) throw new Error('checkpoint models: the header is not an object');
+  if (typeof header !== 'object' || header === null || typeof header.settings !== 'object' || header.settings === null) {
+    throw corrupt('are damaged: the settings header has no settings object');
+  }
   return { format, header, body: buf.subarray(start) };
 }
 
@@ -178,7 +193,7 @@ export function encodeScopedModels(models: ScopedModels, fingerprint: string): U
  * saved by releases before model scopes) is taken as stream-scope models.
  */
 export async function decodeScopedModels(bytes: Uint8Array, options: RestoreModelOptions & { scope: ModelScope; spec: DetectorSpec }): Promise<ScopedModels> {
-  const { format, header, body } = readEnvelope(bytes);
+  const { format, header, body } = readEnvelope(bytes, options.source);
   checkSettings(header, options.detect);
   const savedScope = format === FORMAT ? 'stream' : header.scope;
   if (savedScope !== options.scope) {
@@ -207,4 +222,27 @@ export async function decodeScopedModels(bytes: Uint8Array, options: RestoreMode
     throw error;
   }
   return new ScopedModels(options.scope, options.spec, restored);
+}
+
+/**
+ * About how many bytes one model takes in a checkpoint once its trees are
+ * full: one model of these settings fed 3 x sampleSize points, snapshotted.
+ * An upper bound for young models, used to refuse a store too small for the
+ * models before their output is written (not after, at the next checkpoint).
+ */
+export async function estimateModelBytes(detect: DetectionSettings): Promise<number> {
+  const forest = resolveOptions(detect.forest);
+  const detector = await createRecordDetector({ forest: detect.forest, threshold: detect.threshold, attribution: false, keyed: true, maxKeys: 1 });
+  try {
+    const n = 3 * forest.sampleSize;
+    const batch = new DetectionBatch(n, forest.dimensions);
+    const random = mulberry32(1);
+    for (let i = 0; i < n * forest.dimensions; i++) batch.values[i] = random();
+    batch.keys.fill('k');
+    batch.count = n;
+    detector.run(batch);
+    return encodeModels(detector, modelFingerprint(detect)).byteLength;
+  } finally {
+    detector.dispose();
+  }
 }

@@ -43,6 +43,7 @@ import { KinesisSink, type KinesisSinkStats } from '../aws/kinesis-sink.js';
 import { SnsNotifier, type SnsNotifierStats } from '../aws/sns-notifier.js';
 import { classifyError, errorMessage } from '../aws/retry.js';
 import {
+  bindCheckpointToStream,
   CheckpointConflictError,
   DynamoDbCheckpointStore,
   FileCheckpointStore,
@@ -58,7 +59,7 @@ import { describeStrategy, graderFactory } from '../detect/strategy.js';
 import { OutputSink } from '../io/output.js';
 import { BatchProcessor } from '../pipeline/batch-processor.js';
 import type { PipelineObserver, ScoredBatch, Sink } from '../pipeline/contracts.js';
-import { decodeScopedModels, encodeScopedModels, modelFingerprint } from '../pipeline/models.js';
+import { decodeScopedModels, encodeScopedModels, estimateModelBytes, modelFingerprint } from '../pipeline/models.js';
 import { ModelScopeError, ScopedModels } from '../pipeline/scoped-models.js';
 import { DeadLetterFileSink, DeadLetterStreamSink, KinesisOutputSink, NotificationSink, StreamOutputSink } from '../pipeline/sinks.js';
 import type { CheckpointSpec, ServiceConfig } from './settings.js';
@@ -139,6 +140,8 @@ export class AnomalyService {
   /** Every sink, in delivery order: output first, then dead letters, then notifications. */
   readonly #sinks: Sink[];
   readonly #store: CheckpointStore | undefined;
+  /** The store's model size limit and one full model's size: checked before output is written. */
+  readonly #modelBudget: { limit: number; perModel: number } | undefined;
   readonly #models: ScopedModels;
   readonly #processor: BatchProcessor;
   readonly #observer: PipelineObserver | undefined;
@@ -194,6 +197,7 @@ export class AnomalyService {
     models: ScopedModels;
     initial: Checkpoint | undefined;
     observer: PipelineObserver | undefined;
+    modelBudget?: { limit: number; perModel: number } | undefined;
   }) {
     const { config } = parts;
     this.#stopped = new Promise<void>((resolve) => (this.#signalStop = resolve));
@@ -205,6 +209,7 @@ export class AnomalyService {
     this.#models = parts.models;
     this.#initial = parts.initial;
     this.#observer = parts.observer;
+    this.#modelBudget = parts.modelBudget;
     this.#positions = structuredClone(parts.initial?.shards ?? {});
     this.#fingerprint = modelFingerprint(config.detect);
     const log = this.#log;
@@ -271,8 +276,11 @@ export class AnomalyService {
     clients.push(kinesis);
     const sns = config.snsTopicArn !== undefined ? createSnsClient(aws) : undefined;
     if (sns) clients.push(sns);
+    let store: CheckpointStore | undefined;
     try {
-      const store = options.store ?? openStore(config.checkpoint, aws, clients);
+      const unbound = options.store ?? openStore(config.checkpoint, aws, clients);
+      // Positions and models belong to one stream: stamp it on save, refuse another stream's checkpoint on load.
+      store = unbound && bindCheckpointToStream(unbound, config.input.streamArn ?? config.input.streamName!, describeCheckpoint(config.checkpoint, options.store !== undefined));
       if (config.deadLetterFile !== undefined) {
         const stream = createWriteStream(config.deadLetterFile, { flags: 'a' });
         await Promise.race([once(stream, 'open'), once(stream, 'error').then(([e]) => Promise.reject(e as Error))]);
@@ -299,7 +307,7 @@ export class AnomalyService {
       let models: ScopedModels | undefined;
       let restored = false;
       if (initial?.models !== undefined && !config.resetModels) {
-        models = await decodeScopedModels(initial.models, { detect: config.detect, grader, scope, spec });
+        models = await decodeScopedModels(initial.models, { detect: config.detect, grader, scope, spec, source: describeCheckpoint(config.checkpoint, options.store !== undefined) });
         restored = true;
       } else if (initial !== undefined && initial.models === undefined) {
         log.warn('checkpoint holds no models; starting new models at the saved positions');
@@ -308,10 +316,14 @@ export class AnomalyService {
       if (initial !== undefined) {
         log.info('resuming from checkpoint', { updatedAt: initial.updatedAt, shards: Object.keys(initial.shards).length, models: restored ? models.size : 'new' });
       }
-      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, models, initial, observer: options.observer });
+      // A store with a size limit (DynamoDB) is checked against the models before any output is written.
+      const limit = (unbound as { modelByteLimit?: number } | undefined)?.modelByteLimit;
+      const modelBudget = limit !== undefined ? { limit, perModel: await estimateModelBytes(config.detect) } : undefined;
+      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, models, initial, observer: options.observer, modelBudget });
       service.#counters.restoredModels = restored;
       return service;
     } catch (error) {
+      await store?.close?.().catch(() => undefined); // e.g. the file store's lock
       await cleanup();
       throw error;
     }
@@ -377,6 +389,7 @@ export class AnomalyService {
             if (!(error instanceof ModelScopeError)) this.#deliveryFailed = true;
             throw error;
           }
+          if (this.#overModelBudget()) break; // before this batch's output exists
           this.#enqueue(work);
         } finally {
           this.#inHand--;
@@ -402,6 +415,7 @@ export class AnomalyService {
       await this.#checkpoint('final');
     }
     if (this.#store === undefined) this.#dirty = false;
+    await this.#store?.close?.().catch((e: unknown) => this.#log.warn('closing the checkpoint store failed', { error: errorMessage(e) }));
     this.#stopTimers();
     // Every notification was accepted before its position moved; this sends the last rate-limit summary.
     await this.#notifications?.close(Math.min(5_000, this.#config.shutdownTimeoutMs));
@@ -413,6 +427,23 @@ export class AnomalyService {
     this.#logStats(stats, true);
     const failure = this.#failure;
     return { exitCode: failure === undefined ? 0 : 1, reason: failure !== undefined ? errorMessage(failure) : this.#stopReason, stats };
+  }
+
+  /** True (and the service failing, no further checkpoint) when the models outgrew what the store can save. */
+  #overModelBudget(): boolean {
+    const budget = this.#modelBudget;
+    if (budget === undefined || this.#models.size * budget.perModel <= budget.limit) return false;
+    const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
+    this.#storeFailed = true;
+    this.#fail(
+      new ServiceFailure(
+        `the models would take about ${mb(this.#models.size * budget.perModel)} at the next checkpoint (${this.#models.size} models of about ` +
+          `${Math.round(budget.perModel / 1024)} KB), more than ${describeCheckpoint(this.#config.checkpoint, false)} can keep (${mb(budget.limit)}); ` +
+          `stopped before writing their output. Use --checkpoint s3:BUCKET[/PREFIX]/APP, or fewer models (--max-keys)`,
+      ),
+      'checkpoint',
+    );
+    return true;
   }
 
   #fail(error: unknown, where: string): void {
@@ -438,7 +469,9 @@ export class AnomalyService {
     for (let n = before + 1; n <= bad; n++) {
       if (n <= BAD_RECORD_LOG_LIMIT || n % BAD_RECORD_LOG_EVERY === 0) {
         const letter = scored.deadLetters[n - before - 1]!.letter;
-        this.#log.warn('bad record', { recordId: letter.source, reason: letter.reason, total: n });
+        // Reasons may quote record content: logged only at debug level; the dead letter has the whole record.
+        this.#log.warn('bad record', { recordId: letter.source, kind: letter.kind, total: n });
+        this.#log.debug('bad record reason', { recordId: letter.source, reason: letter.reason });
       }
     }
     return { scored, checkpoint: batch.checkpoint };
@@ -623,7 +656,7 @@ function openStore(spec: CheckpointSpec, aws: AwsConfig, clients: { destroy(): v
     case 'none':
       return undefined;
     case 'file':
-      return new FileCheckpointStore(spec.path);
+      return new FileCheckpointStore({ path: spec.path, lock: true }); // one service per checkpoint file
     case 'dynamodb': {
       const client: DynamoDBClient = createDynamoDbClient(aws);
       clients.push(client);

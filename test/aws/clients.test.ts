@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { createDynamoDbClient, createKinesisClient, createS3Client, createSnsClient, describeAwsConfig } from '../../src/aws/clients.js';
+import { createDynamoDbClient, createKinesisClient, createS3Client, createSnsClient, describeAwsConfig, redactUrl } from '../../src/aws/clients.js';
 
 describe('AWS client factory', () => {
   it('points clients at endpoint overrides with HTTP/1.1 and path-style S3', async () => {
@@ -51,5 +51,14 @@ describe('AWS client factory', () => {
     });
     expect(text).toBe('region=us-east-1 kinesis=http://127.0.0.1:1 http=1.1 credentials=explicit');
     expect(text).not.toMatch(/AKID|secret/);
+  });
+
+  it('never logs a user name or password from an endpoint URL', () => {
+    const text = describeAwsConfig({ region: 'us-east-1', endpoints: { kinesis: 'http://admin:hunter2@127.0.0.1:4567', s3: 'https://minio.local:9000/?token=abc' } });
+    expect(text).toBe('region=us-east-1 kinesis=http://***@127.0.0.1:4567 s3=https://minio.local:9000/?token=*** http=1.1 credentials=default chain');
+    expect(text).not.toMatch(/admin|hunter2|abc/);
+    expect(redactUrl('http://127.0.0.1:4567')).toBe('http://127.0.0.1:4567');
+    expect(redactUrl('http://user@host:1/path')).toBe('http://***@host:1/path');
+    expect(redactUrl('not a url:pw@host')).toBe('***@host');
   });
 });

@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileCheckpointStore } from '../../src/checkpoint/file-store.js';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import { CheckpointLockedError, FileCheckpointStore } from '../../src/checkpoint/file-store.js';
+import { requireBuilt, ROOT } from '../cli/cli-support.js';
 import { CheckpointCorruptError, decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../../src/checkpoint/checkpoint-store.js';
 
 let dir: string;
@@ -85,5 +88,75 @@ describe('FileCheckpointStore', () => {
     expect(() => decodeCheckpoint(encodeCheckpoint(bad), 'mem')).toThrow(/AT_TIMESTAMP without a timestamp/);
     const noDate = { shards: {}, updatedAt: 'yesterday' } as Checkpoint;
     expect(() => decodeCheckpoint(encodeCheckpoint(noDate), 'mem')).toThrow(/updatedAt/);
+  });
+});
+
+describe('FileCheckpointStore lock (lock: true)', () => {
+  /** A pid that surely does not run: a child that has exited. */
+  const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
+
+  it('a second store on the same file is refused until the first closes', async () => {
+    const path = join(dir, 'locked.ckpt');
+    const first = new FileCheckpointStore({ path, lock: true });
+    expect(await first.load()).toBeUndefined();
+    expect((await readFile(`${path}.lock`, 'utf8')).startsWith(`${process.pid}@${hostname()} `)).toBe(true);
+    const second = new FileCheckpointStore({ path, lock: true });
+    const err = await second.load().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointLockedError);
+    expect((err as Error).message).toContain(`is in use by process ${process.pid}@${hostname()} (lock file ${path}.lock)`);
+    await expect(second.save(checkpoint(1))).rejects.toThrow(CheckpointLockedError);
+    await first.save(checkpoint(1));
+    await first.close();
+    expect((await readdir(dir)).filter((f) => f.startsWith('locked.ckpt.lock'))).toEqual([]);
+    expect(await second.load()).toEqual(checkpoint(1));
+    await second.close();
+  });
+
+  it('takes over a lock left by a process that is gone, and removes the temp files it left', async () => {
+    const path = join(dir, 'stale.ckpt');
+    const plain = new FileCheckpointStore(path);
+    await plain.save(checkpoint(1, allBytes));
+    const pid = deadPid();
+    await writeFile(`${path}.lock`, `${pid}@${hostname()} 0123456789ab\n`);
+    const half = encodeCheckpoint(checkpoint(2, allBytes));
+    await writeFile(`${path}.tmp-${pid}-deadbeef`, half.subarray(0, 100));
+    const store = new FileCheckpointStore({ path, lock: true });
+    expect(await store.load()).toEqual(checkpoint(1, allBytes));
+    const left = (await readdir(dir)).filter((f) => f.startsWith('stale.ckpt.'));
+    expect(left).toEqual(['stale.ckpt.lock']);
+    expect((await readFile(`${path}.lock`, 'utf8')).startsWith(`${process.pid}@`)).toBe(true);
+    await store.close();
+  });
+
+  it('refuses a lock from another host (its process cannot be checked from here)', async () => {
+    const path = join(dir, 'remote.ckpt');
+    await writeFile(`${path}.lock`, `${deadPid()}@some-other-host 0123456789ab\n`);
+    await expect(new FileCheckpointStore({ path, lock: true }).load()).rejects.toThrow(/in use by process \d+@some-other-host/);
+  });
+
+  it('a process that exits without close() leaves no lock; one killed with SIGKILL leaves one that is taken over', async () => {
+    requireBuilt();
+    const path = join(dir, 'exit.ckpt');
+    const script = (end: string): string =>
+      `import('${join(ROOT, 'dist', 'src', 'checkpoint', 'file-store.js')}').then(async ({ FileCheckpointStore }) => {` +
+      ` await new FileCheckpointStore({ path: ${JSON.stringify(path)}, lock: true }).load(); ${end} })`;
+    const exited = spawnSync(process.execPath, ['-e', script('process.exit(3);')]);
+    expect(exited.status).toBe(3);
+    expect((await readdir(dir)).filter((f) => f === 'exit.ckpt.lock')).toEqual([]);
+    const killed = spawnSync(process.execPath, ['-e', script("process.kill(process.pid, 'SIGKILL');")]);
+    expect(killed.signal).toBe('SIGKILL');
+    expect((await readFile(`${path}.lock`, 'utf8')).startsWith(`${killed.pid}@`)).toBe(true);
+    const next = new FileCheckpointStore({ path, lock: true });
+    expect(await next.load()).toBeUndefined();
+    expect((await readFile(`${path}.lock`, 'utf8')).startsWith(`${process.pid}@`)).toBe(true);
+    await next.close();
+  });
+
+  it('without lock: true (reading a checkpoint) no lock file is made', async () => {
+    const path = join(dir, 'nolock.ckpt');
+    const s = new FileCheckpointStore(path);
+    await s.save(checkpoint(1));
+    expect(await s.load()).toEqual(checkpoint(1));
+    expect((await readdir(dir)).filter((f) => f.startsWith('nolock.ckpt.lock'))).toEqual([]);
   });
 });

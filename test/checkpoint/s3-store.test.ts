@@ -1,6 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifyError, errorMessage } from '../../src/aws/retry.js';
+import { DynamoDbCheckpointStore } from '../../src/checkpoint/dynamodb-store.js';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../src/aws/clients.js';
+import { createDynamoDbClient, createS3Client } from '../../src/aws/clients.js';
 import { S3CheckpointStore } from '../../src/checkpoint/s3-store.js';
 import { CheckpointCorruptError, type Checkpoint } from '../../src/checkpoint/checkpoint-store.js';
 import { localAwsConfig, motoServerUnavailableReason, startMotoServer, type LocalServer } from '../support/local-aws.js';
@@ -57,5 +61,35 @@ describe.skipIf(skipReason !== undefined)('S3CheckpointStore (moto_server)', () 
 
   it('rejects application names that would escape the prefix', () => {
     expect(() => new S3CheckpointStore({ client: s3, bucket: BUCKET, applicationName: '../other' })).toThrow(/applicationName/);
+  });
+});
+
+describe('checkpoint stores behind an endpoint that answers 503 without a body', () => {
+  it('say which call failed and how (status), not "Unknown: UnknownError", and stay retryable', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(503);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = createS3Client({ ...localAwsConfig({ s3: endpoint }), maxAttempts: 1 });
+    const ddb = createDynamoDbClient({ ...localAwsConfig({ dynamodb: endpoint }), maxAttempts: 1 });
+    try {
+      const store = new S3CheckpointStore({ client, bucket: 'b', applicationName: 'app' });
+      const saveErr = await store.save(cp(1)).catch((e: unknown) => e);
+      expect(errorMessage(saveErr)).toBe('S3 PutObject s3://b/rcf-stream/checkpoints/app.ckpt: HTTP 503 Service Unavailable without error details in the response');
+      expect(classifyError(saveErr)).toBe('retryable');
+      const loadErr = await store.load().catch((e: unknown) => e);
+      expect(errorMessage(loadErr)).toMatch(/^S3 GetObject s3:\/\/b\/rcf-stream\/checkpoints\/app\.ckpt: HTTP 503 Service Unavailable/);
+      const dynamo = new DynamoDbCheckpointStore({ client: ddb, tableName: 't', applicationName: 'app' });
+      expect(errorMessage(await dynamo.load().catch((e: unknown) => e))).toBe('DynamoDB GetItem dynamodb://t/app: HTTP 503 Service Unavailable without error details in the response');
+    } finally {
+      client.destroy();
+      ddb.destroy();
+      server.close();
+    }
   });
 });

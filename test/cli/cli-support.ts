@@ -1,9 +1,9 @@
 /**
- * Runs the built command (dist/src/cli/main.js) as a subprocess. `npm test` builds first;
- * when dist/ is missing or older than the sources it is rebuilt here once, so running
- * vitest directly after an edit still tests the current code.
+ * Runs the built command (dist/src/cli/main.js) as a subprocess. `npm test` builds first
+ * (`pretest`); tests never run the compiler themselves. When dist/ is missing or older than
+ * the sources, requireBuilt() fails with what to run instead of testing stale code.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,14 +21,14 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-export function ensureBuilt(): void {
-  const built = [MAIN, join(ROOT, 'dist', 'src', 'detect', 'detector-host.js')];
-  const oldest = Math.min(...built.map((p) => (existsSync(p) ? statSync(p).mtimeMs : 0)));
-  if (oldest >= newestSource(join(ROOT, 'src'))) return;
-  const result = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-  // tsc emits despite type errors elsewhere in the tree; only a missing output is fatal.
-  if (!built.every((p) => existsSync(p))) {
-    throw new Error(`could not build the CLI (npx tsc -p tsconfig.build.json):\n${result.stdout}${result.stderr}`);
+/** Throws unless dist/ is built from the current sources (`npm run build`; `npm test` does it). */
+export function requireBuilt(): void {
+  const built = [MAIN, join(ROOT, 'dist', 'src', 'detect', 'detector-host.js'), join(ROOT, 'build', 'rcf.wasm')];
+  const missing = built.filter((p) => !existsSync(p));
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run \`npm run build\` first (npm test builds through pretest)`);
+  const oldest = Math.min(...built.map((p) => statSync(p).mtimeMs));
+  if (oldest < newestSource(join(ROOT, 'src'))) {
+    throw new Error('dist/ is older than src/: run `npm run build` first (npm test builds through pretest), or these tests would run stale code');
   }
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatNdjsonLine, temperatureRecords } from '../../src/generate/temperature.js';
-import { ensureBuilt, runCli } from './cli-support.js';
+import { requireBuilt, runCli } from './cli-support.js';
 
 // `detect --state`: models saved at the end (and every N records) and resumed, so a stream
 // scored in parts gives exactly the output of one uninterrupted run.
@@ -12,7 +12,7 @@ let whole: string;
 let parts: string[];
 
 beforeAll(async () => {
-  ensureBuilt();
+  requireBuilt();
   dir = await mkdtemp(join(tmpdir(), 'rcf-state-'));
   const lines = [...temperatureRecords({ count: 4500, seed: 11, outlierRate: 0.02 })].map(formatNdjsonLine);
   whole = join(dir, 'whole.ndjson');

@@ -7,13 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mulberry32 } from '../../src/generate/temperature.js';
-import { ensureBuilt, runCli } from './cli-support.js';
+import { requireBuilt, runCli } from './cli-support.js';
 
 let dir: string;
 let file: string;
 
 beforeAll(() => {
-  ensureBuilt();
+  requireBuilt();
   dir = mkdtempSync(join(tmpdir(), 'rcf-workers-'));
   file = join(dir, 'keyed.ndjson');
   const random = mulberry32(3);

@@ -7,24 +7,39 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatNdjsonLine, temperatureRecords } from '../../src/generate/temperature.js';
-import { runExternal } from '../../src/cli/main.js';
+import { main, runExternal } from '../../src/cli/main.js';
 import { loadVectorSet } from '../support/vectors.js';
-import { MAIN, ROOT, ensureBuilt, lines, runCli } from './cli-support.js';
+import { MAIN, ROOT, requireBuilt, lines, runCli } from './cli-support.js';
 
 let dir: string;
 /** 20,000 generator records (seed 42) with labels. */
 let stream: string;
 
 beforeAll(async () => {
-  ensureBuilt();
+  requireBuilt();
   dir = await mkdtemp(join(tmpdir(), 'rcf-cli-test-'));
   stream = join(dir, 'stream.ndjson');
   writeFileSync(stream, Array.from(temperatureRecords({ count: 20_000, seed: 42, labels: true }), formatNdjsonLine).join(''));
 }, 180_000);
 
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+/** main() in this process with captured output (for cases that need no separate process). */
+async function mainInProcess(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const stdin = new PassThrough();
+  stdin.end();
+  const code = await main(argv, { stdin, stdout, stderr });
+  await new Promise((resolve) => setImmediate(resolve));
+  return { code, stdout: out, stderr: err };
+}
 
 const parse = (text: string): Record<string, unknown>[] => lines(text).map((l) => JSON.parse(l) as Record<string, unknown>);
 
@@ -327,13 +342,18 @@ describe('rcf-stream detect', () => {
       [['--notify', 'email'], /--notify must be "stderr" or "stdout"/],
       [['--frobnicate'], /Unknown option '--frobnicate'/],
     ];
+    // In-process: the same main() the binary runs, without a node process per case.
     for (const [args, message] of cases) {
-      const r = await runCli(['detect', stream, ...args]);
+      const r = await mainInProcess(['detect', stream, ...args]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(lines(r.stderr), args.join(' ')).toHaveLength(1);
       expect(lines(r.stderr)[0], args.join(' ')).toMatch(new RegExp(`^rcf-stream detect: .*${message.source}`));
       expect(r.stdout).toBe('');
     }
+    // And once through the real binary: the exit status reaches the shell.
+    const r = await runCli(['detect', stream, '--trees', '0']);
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual([expect.stringMatching(/^rcf-stream detect: .*--trees must be between 1 and 1000, got 0/)]);
   });
 
   it('refuses to write its output over its input', async () => {

@@ -43,6 +43,17 @@ describe('formatNotification', () => {
   it('lists several values', () => {
     expect(formatNotification(7, [1, 2.5], 0, 2, 1)).toBe('Anomaly detected: Time=7, Value=[1.000000, 2.500000], Score=1.000000');
   });
+
+  it('keeps a record’s time from forging lines of the alert (escaped, one line, capped)', () => {
+    const forged = '5\n\nAll clear: ignore the alert above. Visit http://evil.example';
+    const text = formatNotification(forged, [1], 0, 1, 0);
+    expect(text).toBe('Anomaly detected: Time=5\\n\\nAll clear: ignore the alert above. Visit http://evil.example, Value=1.000000, Score=0.000000');
+    expect(text.split('\n')).toHaveLength(1);
+    const huge = formatNotification('9'.repeat(100_000), [1], 0, 1, 0);
+    expect(huge.length).toBeLessThan(300);
+    expect(huge).toMatch(/^Anomaly detected: Time=9{200}…\[99800 more characters\], Value=1\.000000, Score=0\.000000$/);
+    expect(formatNotification('t\ud800', [1], 0, 1, 0)).toBe('Anomaly detected: Time=t\ufffd, Value=1.000000, Score=0.000000');
+  });
 });
 
 describe('progress display', () => {

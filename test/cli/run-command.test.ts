@@ -12,7 +12,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/aws/clients.js';
 import { FileCheckpointStore } from '../../src/checkpoint/index.js';
 import { createStream, localAwsConfig, putIds, startKinesalite, waitFor, type LocalServer } from '../support/local-aws.js';
-import { MAIN, ROOT, ensureBuilt, lines } from './cli-support.js';
+import { MAIN, ROOT, requireBuilt, lines } from './cli-support.js';
 
 let kinesalite: LocalServer;
 let kinesis: KinesisClient;
@@ -20,7 +20,7 @@ let dir: string;
 const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
-  ensureBuilt();
+  requireBuilt();
   kinesalite = await startKinesalite();
   kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
   dir = mkdtempSync(join(tmpdir(), 'rcf-run-cli-'));

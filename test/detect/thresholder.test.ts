@@ -82,10 +82,12 @@ describe('TrcfThresholder against AWS ThresholdedRandomCutForest vectors', () =>
       expect(mismatches(run.score, set.score)).toEqual([]);
     });
 
-    it('matches thresholds until record 748, then drifts as documented (35,311 of 50,000 rows exact)', () => {
+    it('matches thresholds at least until record 748 and in at least 35,311 of 50,000 rows (the documented drift, §8.6)', () => {
+      // The documented bound, not today's exact row: implementing the phase-2
+      // corrections would move the divergence later (or remove it) and must not fail this.
       const bad = mismatches(run.threshold, set.threshold!);
-      expect(bad[0]).toBe(DIVERGENCE);
-      expect(set.config.rows - bad.length).toBe(35_311);
+      expect(bad[0] ?? set.config.rows).toBeGreaterThanOrEqual(DIVERGENCE);
+      expect(set.config.rows - bad.length).toBeGreaterThanOrEqual(35_311);
     });
 
     it('while thresholds agree, our positives are a superset of the library’s, with equal grades where both are positive', () => {

@@ -8,6 +8,7 @@ import {
   temperatureRecords,
   TemperatureSeries,
   writeNdjson,
+  type PacingClock,
 } from '../../src/generate/temperature.js';
 
 function take(options: Parameters<typeof temperatureRecords>[0]): TemperatureRecord[] {
@@ -27,6 +28,53 @@ function sink(options: { delayMs?: number; highWaterMark?: number } = {}): { str
   });
   return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
+
+/**
+ * A virtual clock for pacing: time moves only when a timer fires, so pacing
+ * is checked exactly whatever the machine's load. Timers fire on setImmediate,
+ * after pending I/O callbacks, in order of their due time.
+ */
+function virtualClock(): PacingClock & { elapsed(): number; timers(): number; at(ms: number, fn: () => void): void } {
+  let now = 0;
+  let fired = 0;
+  const events: { at: number; fn: () => void }[] = [];
+  return {
+    now: () => now,
+    setTimer(callback, ms) {
+      let cancelled = false;
+      setImmediate(() => {
+        if (cancelled) return;
+        const due = now + ms;
+        for (const e of events.filter((e) => e.at <= due)) {
+          events.splice(events.indexOf(e), 1);
+          now = e.at;
+          e.fn();
+        }
+        now = due;
+        fired++;
+        callback();
+      });
+      return () => {
+        cancelled = true;
+      };
+    },
+    elapsed: () => now,
+    timers: () => fired,
+    at(ms, fn) {
+      events.push({ at: ms, fn });
+    },
+  };
+}
+
+function countWrites(stream: Writable, onWrite: (chunk: string) => void): void {
+  const original = stream.write.bind(stream);
+  stream.write = ((...args: Parameters<Writable['write']>) => {
+    onWrite(String(args[0]));
+    return original(...args);
+  }) as Writable['write'];
+}
+
+const lines = (chunk: string): number => chunk.split('\n').length - 1;
 
 describe('mulberry32', () => {
   it('matches the well-known first output for seed 42', () => {
@@ -160,30 +208,50 @@ describe('writeNdjson', () => {
     expect(maxBuffered).toBeLessThan(64 + 512 * 40);
   });
 
-  it('paces to the requested rate', async () => {
+  it('paces to the requested rate: never ahead of it, never behind it (virtual clock)', async () => {
     const { stream, text } = sink();
-    const started = performance.now();
-    const summary = await writeNdjson(stream, { count: 200 }, { rate: 1000 });
-    const elapsed = performance.now() - started;
+    const clock = virtualClock();
+    const written: { at: number; records: number }[] = [];
+    countWrites(stream, (chunk) => written.push({ at: clock.elapsed(), records: lines(chunk) }));
+    const summary = await writeNdjson(stream, { count: 200 }, { rate: 1000, clock });
     expect(summary.records).toBe(200);
     expect(text().split('\n').length).toBe(201);
-    expect(elapsed).toBeGreaterThanOrEqual(150);
-    expect(elapsed).toBeLessThan(2000);
+    // The first record goes out at once; by virtual time t at most 1 + t·rate records were written.
+    let total = 0;
+    for (const w of written) {
+      total += w.records;
+      expect(total).toBeLessThanOrEqual(1 + w.at); // 1000/s = 1 per ms
+    }
+    // 199 further records at 1000/s take 199 ms; timers round up to whole ms, so allow one tick.
+    expect(clock.elapsed()).toBeGreaterThanOrEqual(199);
+    expect(clock.elapsed()).toBeLessThanOrEqual(200);
   });
 
-  it('emits paced records in batches, not one timer per record', async () => {
+  it('emits paced records in batches, not one timer per record (virtual clock)', async () => {
     const { stream } = sink();
+    const clock = virtualClock();
     let writes = 0;
-    const original = stream.write.bind(stream);
-    stream.write = ((...args: Parameters<Writable['write']>) => {
+    let records = 0;
+    countWrites(stream, (chunk) => {
       writes++;
-      return original(...args);
-    }) as Writable['write'];
-    const started = performance.now();
-    await writeNdjson(stream, { count: 20_000 }, { rate: 100_000 });
-    const elapsed = performance.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(150);
-    expect(writes).toBeLessThan(2000);
+      records += lines(chunk);
+    });
+    await writeNdjson(stream, { count: 20_000 }, { rate: 100_000, clock });
+    expect(records).toBe(20_000);
+    // 20,000 records at 100,000/s: 200 ms of virtual time, ...
+    expect(clock.elapsed()).toBeGreaterThanOrEqual(199);
+    expect(clock.elapsed()).toBeLessThanOrEqual(201);
+    // ... one write per 1 ms timer tick (100 records each), never one per record.
+    expect(writes).toBeGreaterThanOrEqual(20_000 / 512);
+    expect(writes).toBeLessThanOrEqual(202);
+    expect(clock.timers()).toBeLessThanOrEqual(201);
+  });
+
+  it('paces with the real clock too (default)', async () => {
+    const { stream, text } = sink();
+    const summary = await writeNdjson(stream, { count: 20 }, { rate: 1000 });
+    expect(summary).toEqual({ records: 20, outliers: expect.any(Number), stoppedBy: 'end' });
+    expect(text().split('\n').length).toBe(21);
   });
 
   it('stops quietly when the reader goes away (EPIPE)', async () => {
@@ -205,11 +273,13 @@ describe('writeNdjson', () => {
   it('stops quietly when the stream is destroyed while paced', async () => {
     const stream = new PassThrough();
     stream.resume();
-    setTimeout(() => stream.destroy(), 30);
-    const summary = await writeNdjson(stream, { count: Infinity }, { rate: 1000 });
+    const clock = virtualClock();
+    clock.at(30, () => stream.destroy());
+    const summary = await writeNdjson(stream, { count: Infinity }, { rate: 1000, clock });
     expect(summary.stoppedBy).toBe('closed');
-    expect(summary.records).toBeGreaterThan(5);
-    expect(summary.records).toBeLessThan(1000);
+    // Destroyed at virtual 30 ms of 1000/s: the records due by then (1 + 30) and no more.
+    expect(summary.records).toBeGreaterThanOrEqual(30);
+    expect(summary.records).toBeLessThanOrEqual(31);
   });
 
   it('stops when the signal aborts', async () => {

@@ -27,7 +27,8 @@ describe('run configuration', () => {
     expect(c.input).toEqual({ streamName: 'In-RCFData-Stream' });
     expect(c.output).toBeUndefined();
     expect(c.startPosition).toEqual({ type: 'LATEST' });
-    expect(c.checkpoint).toEqual({ kind: 'file', path: './rcf-stream.checkpoint' });
+    // Named after the input stream: apps for two streams started in one directory never share a checkpoint.
+    expect(c.checkpoint).toEqual({ kind: 'file', path: './rcf-stream-In-RCFData-Stream.checkpoint' });
     expect(c.checkpointRecords).toBe(10_000);
     expect(c.checkpointIntervalMs).toBe(60_000);
     expect(c.emit).toBe('anomalies');

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/aws/clients.js';
 import { mulberry32, temperatureRecords } from '../../src/generate/temperature.js';
-import { MAIN, ROOT, ensureBuilt } from '../cli/cli-support.js';
+import { MAIN, ROOT, requireBuilt } from '../cli/cli-support.js';
 import { createStream, localAwsConfig, putRaw, readOutput, startKinesalite, type LocalServer, type OutputRecord } from './support.js';
 
 const RECORDS = 4000;
@@ -27,7 +27,7 @@ const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   try {
-    ensureBuilt();
+    requireBuilt();
   } catch (error) {
     throw new Error(`the crash test runs the built CLI; building it failed (npm run build):\n${(error as Error).message}`);
   }

@@ -20,7 +20,7 @@ import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aw
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createKinesisClient, createSnsClient } from '../../src/aws/clients.js';
 import { mulberry32, temperatureRecords } from '../../src/generate/temperature.js';
-import { MAIN, ROOT, ensureBuilt } from '../cli/cli-support.js';
+import { MAIN, ROOT, requireBuilt } from '../cli/cli-support.js';
 import { receiveAll, topicWithQueue, type Delivered } from '../support/sns-sqs.js';
 import { createStream, localAwsConfig, motoServerUnavailableReason, putRaw, readOutput, startKinesalite, startMotoServer, type LocalServer, type OutputRecord } from './support.js';
 
@@ -39,7 +39,7 @@ const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   if (skipReason) return;
-  ensureBuilt();
+  requireBuilt();
   kinesalite = await startKinesalite();
   moto = await startMotoServer();
   kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));

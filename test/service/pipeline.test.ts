@@ -205,7 +205,7 @@ describe('rcf-stream run against kinesalite', () => {
     expect(r.stats.badRecords).toBe(bad.length);
     expect(r.stats.badRecordsByKind).toEqual({ 'malformed JSON': 1, 'missing field': 1, 'not a number': 1, 'not finite': 1, 'not a JSON object': 1, 'invalid UTF-8': 1 });
     expect(r.stats.deadLettered).toEqual({ file: bad.length, stream: bad.length });
-    expect(r.stderr).toMatch(/bad record recordId=shardId-000000000000:\d+ reason="missing field \\"value\\""/);
+    expect(r.stderr).toMatch(/bad record recordId=shardId-000000000000:\d+ kind="missing field"/);
 
     const fileLetters = readFileSync(deadLetters, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(fileLetters.map((l) => l['reason'])).toEqual([
@@ -327,9 +327,17 @@ describe('rcf-stream run against kinesalite', () => {
     expect(ok.stderr).toMatch(/checkpoint save failed; will retry.*ServiceUnavailable/);
     expect(Object.values((await file.load())!.shards)[0]!.sequenceNumber).toMatch(/^\d+$/);
 
-    const broken = await runToEnd([...common, '--checkpoint', `file:${join(dir, 'no-such-dir', 'x.ckpt')}`], 30_000, { stdout: new PassThrough() });
+    const unwritable: CheckpointStore = {
+      load: async () => undefined,
+      save: async () => {
+        throw Object.assign(new Error(`ENOENT: no such file or directory, open '${join(dir, 'no-such-dir', 'x.ckpt')}'`), { code: 'ENOENT' });
+      },
+    };
+    const broken = await runToEnd(common, 30_000, { store: unwritable, stdout: new PassThrough() });
     expect(broken.exitCode).toBe(1);
     expect(broken.reason).toMatch(/ENOENT/);
     expect(broken.stderr).toMatch(/checkpoint failed; stopping/);
+    // A file checkpoint in a directory that does not exist is refused before anything is read (its lock cannot be made).
+    await expect(runToEnd([...common, '--checkpoint', `file:${join(dir, 'no-such-dir', 'x.ckpt')}`], 30_000, { stdout: new PassThrough() })).rejects.toThrow(/ENOENT.*no-such-dir/);
   });
 });
