@@ -134,6 +134,7 @@ export class RandomCutForest {
     let bytes = this.store.coords.byteLength + this.store.refCount.byteLength;
     for (const t of this.trees) {
       bytes += t.node.byteLength + t.cutDim.byteLength + t.box.byteLength + t.leafPoint.byteLength + t.leafMass.byteLength;
+      bytes += t.boxRange.byteLength + t.outside.byteLength;
     }
     for (const s of this.samplers) bytes += s.weight.byteLength + s.ref.byteLength;
     return bytes;
