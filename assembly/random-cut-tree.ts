@@ -677,6 +677,24 @@ export class RandomCutTree {
         const pr = out / (<f64>(hi - lo) + out);
         s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
       }
+    } else if (D == 4) {
+      // One vector per box half; the three sums still add lane by lane, in order.
+      s = unchecked(INVERSE_DEPTH[h]);
+      const box = this.box;
+      const x = v128.load(at(q, 0));
+      const zero = f32x4.splat(0);
+      for (let j = h - 1; j >= 0; j--) {
+        const base = unchecked(path[j]) << 3;
+        const lo = v128.load(at(box, base));
+        const hi = v128.load(at(box, base + 4));
+        // pmax(0, g) is `g > 0 ? g : 0` lane by lane.
+        const gb = f32x4.pmax(zero, f32x4.sub(lo, x));
+        const ga = f32x4.pmax(zero, f32x4.sub(x, hi));
+        const out = addLanes(0, ga) + addLanes(0, gb);
+        if (out == 0) break;
+        const pr = out / (addLanes(0, f32x4.sub(hi, lo)) + out);
+        s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
+      }
     } else if (D < WIDE) {
       s = unchecked(INVERSE_DEPTH[h]);
       const box = this.box;
