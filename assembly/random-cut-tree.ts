@@ -27,6 +27,13 @@ export const NONE: i32 = 0x7fffffff;
   return acc + <f64>f32x4.extract_lane(w, 3);
 }
 
+/** addLanes over lanes 0..2 only. */
+@inline function addLanes3(acc: f64, w: v128): f64 {
+  acc += <f64>f32x4.extract_lane(w, 0);
+  acc += <f64>f32x4.extract_lane(w, 1);
+  return acc + <f64>f32x4.extract_lane(w, 2);
+}
+
 // SIMD note: the scalar code's `a < b ? a : b` is f32x4.pmin(b, a) and `a > b ? a : b` is
 // f32x4.pmax(b, a) lane by lane, including signed zeros, so the vector passes below store
 // exactly the boxes the scalar loops would; f64 sums still add lane by lane, in order.
@@ -187,7 +194,7 @@ export class RandomCutTree {
     const nodes = capacity - 1;
     this.node = new StaticArray<i32>(2 * nodes);
     this.cutDim = new StaticArray<u16>(nodes);
-    this.box = new StaticArray<f32>(2 * nodes * dimensions);
+    this.box = new StaticArray<f32>(2 * nodes * dimensions + (dimensions == 3 ? 1 : 0));
     this.boxRange = new StaticArray<f64>(dimensions >= WIDE ? nodes : 0);
     this.outside = new StaticArray<i32>(dimensions >= WIDE ? dimensions : 0);
     this.leafPoint = new StaticArray<i32>(capacity);
@@ -695,6 +702,24 @@ export class RandomCutTree {
         const pr = out / (addLanes(0, f32x4.sub(hi, lo)) + out);
         s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
       }
+    } else if (D == 3) {
+      // As D = 4 with the fourth lane ignored (the box array has a spare float at its end,
+      // so the load of the last node's maxima stays inside it).
+      s = unchecked(INVERSE_DEPTH[h]);
+      const box = this.box;
+      const x = f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(unchecked(q[0])), 1, unchecked(q[1])), 2, unchecked(q[2]));
+      const zero = f32x4.splat(0);
+      for (let j = h - 1; j >= 0; j--) {
+        const base = unchecked(path[j]) * 6;
+        const lo = v128.load(at(box, base));
+        const hi = v128.load(at(box, base + 3));
+        const gb = f32x4.pmax(zero, f32x4.sub(lo, x));
+        const ga = f32x4.pmax(zero, f32x4.sub(x, hi));
+        const out = addLanes3(0, ga) + addLanes3(0, gb);
+        if (out == 0) break;
+        const pr = out / (addLanes3(0, f32x4.sub(hi, lo)) + out);
+        s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
+      }
     } else if (D < WIDE) {
       s = unchecked(INVERSE_DEPTH[h]);
       const box = this.box;
@@ -907,6 +932,6 @@ export class RandomCutTree {
   memoryBytes(): i32 {
     const nodes = this.capacity - 1;
     const D = this.dimensions;
-    return nodes * (10 + 8 * D + (D >= WIDE ? 8 : 0)) + this.capacity * 8 + (D >= WIDE ? 4 * D : 0);
+    return nodes * (10 + 8 * D + (D >= WIDE ? 8 : 0)) + this.capacity * 8 + (D >= WIDE ? 4 * D : 0) + (D == 3 ? 4 : 0);
   }
 }
