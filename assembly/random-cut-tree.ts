@@ -168,7 +168,7 @@ export class RandomCutTree {
    * only the coordinates where q lies outside the box. Empty for narrower points.
    */
   readonly boxRange: StaticArray<f64>;
-  /** Scratch: the dimensions where q is still outside the current ancestor's box (D >= WIDE). */
+  /** Scratch: the 4-coordinate groups where q is still outside the current ancestor's box (D >= WIDE). */
   private readonly outside: StaticArray<i32>;
   readonly leafPoint: StaticArray<i32>; // doubles as the free-list link of a free leaf
   readonly leafMass: StaticArray<i32>;
@@ -747,13 +747,18 @@ export class RandomCutTree {
       }
     } else {
       // Ancestors' boxes nest, so once q[d] lies inside one it lies inside all above: the
-      // below/above sums need only the dimensions still outside (adding the skipped +0
-      // terms changes nothing), and the range sum comes from the cache.
+      // below/above sums need only the coordinates still outside, four at a time (lanes
+      // already inside add +0, which changes no sum), and the range sum comes from the
+      // cache. outside[] lists the 4-coordinate groups with a lane still outside; the last
+      // D mod 4 coordinates (tail bits) go one by one, after the groups, as in the scalar order.
       s = unchecked(INVERSE_DEPTH[h]);
       const box = this.box;
       const outside = this.outside;
       const ranges = this.boxRange;
-      let n = D;
+      const zero = f32x4.splat(0);
+      const D4 = D & ~3;
+      let ng = 0;
+      let tail = (1 << (D - D4)) - 1;
       for (let j = h - 1; j >= 0; j--) {
         const node = unchecked(path[j]);
         const base = 2 * node * D;
@@ -761,48 +766,35 @@ export class RandomCutTree {
         let below: f64 = 0;
         let above: f64 = 0;
         let m = 0;
-        if (j == h - 1) {
-          let d = 0;
-          const zero = f32x4.splat(0);
-          for (; d + 4 <= D; d += 4) {
-            const x = v128.load(at(q, d));
-            const gb = f32x4.sub(v128.load(at(box, base + d)), x);
-            const ga = f32x4.sub(x, v128.load(at(box, top + d)));
-            let lanes = i32x4.bitmask(v128.or(f32x4.gt(gb, zero), f32x4.gt(ga, zero)));
-            while (lanes != 0) {
-              // Lanes in order, so the sums add in dimension order.
-              const e = d + ctz(lanes);
-              lanes &= lanes - 1;
-              const y = unchecked(q[e]);
-              const b = unchecked(box[base + e]) - y;
-              const a = y - unchecked(box[top + e]);
-              if (b > 0) below += <f64>b;
-              if (a > 0) above += <f64>a;
-              unchecked(outside[m++] = e);
-            }
-          }
-          for (; d < D; d++) {
-            const x = unchecked(q[d]);
-            const gb = unchecked(box[base + d]) - x;
-            const ga = x - unchecked(box[top + d]);
-            if (gb > 0) below += <f64>gb;
-            if (ga > 0) above += <f64>ga;
-            unchecked(outside[m] = d);
-            m += <i32>(gb > 0 || ga > 0);
-          }
-        } else {
-          for (let k = 0; k < n; k++) {
-            const d = unchecked(outside[k]);
-            const x = unchecked(q[d]);
-            const gb = unchecked(box[base + d]) - x;
-            const ga = x - unchecked(box[top + d]);
-            if (gb > 0) below += <f64>gb;
-            if (ga > 0) above += <f64>ga;
-            unchecked(outside[m] = d);
-            m += <i32>(gb > 0 || ga > 0);
+        const first = j == h - 1;
+        const groups = first ? D4 >> 2 : ng;
+        for (let k = 0; k < groups; k++) {
+          const d = first ? k << 2 : unchecked(outside[k]);
+          const x = v128.load(at(q, d));
+          const gb = f32x4.pmax(zero, f32x4.sub(v128.load(at(box, base + d)), x));
+          const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(at(box, top + d))));
+          if (v128.any_true(v128.or(f32x4.gt(gb, zero), f32x4.gt(ga, zero)))) {
+            below = addLanes(below, gb);
+            above = addLanes(above, ga);
+            unchecked(outside[m++] = d);
           }
         }
-        n = m;
+        ng = m;
+        if (tail != 0) {
+          let t = tail;
+          tail = 0;
+          while (t != 0) {
+            const i = ctz(t);
+            t &= t - 1;
+            const d = D4 + i;
+            const y = unchecked(q[d]);
+            const gb = unchecked(box[base + d]) - y;
+            const ga = y - unchecked(box[top + d]);
+            if (gb > 0) below += <f64>gb;
+            if (ga > 0) above += <f64>ga;
+            if (gb > 0 || ga > 0) tail |= 1 << i;
+          }
+        }
         const out = above + below;
         if (out == 0) break;
         const pr = out / (unchecked(ranges[node]) + out);
