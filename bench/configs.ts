@@ -57,8 +57,16 @@ export function rowKey(config: BenchConfig, engine: EngineName): string {
  */
 export const JAVA_SIDE_BY_SIDE = {
   date: '2026-12-01',
-  conditions: 'shared 2-core VM (AMD EPYC), OpenJDK 17.0.15, Node 20.20.2; PLACEHOLDER',
-  rows: {} as Readonly<Record<string, { java: number; wasm: number; ts: number }>>,
+  conditions:
+    'commit df4a207, shared 2-core VM (AMD EPYC), OpenJDK 17.0.15, Node 20.20.2, load average 8-11 (other sessions busy), ' +
+    'so points per CPU-second of each process (JIT, GC and compiler threads included), median of 3 rounds',
+  rows: {
+    't50-1d': { java: 16_077, wasm: 118_351, ts: 41_731 },
+    't100-1d': { java: 12_005, wasm: 52_398, ts: 16_021 },
+    't50-1d-s4': { java: 14_925, wasm: 81_376, ts: 18_889 },
+    't30-3d': { java: 21_739, wasm: 123_241, ts: 47_081 },
+    't30-5d-s8': { java: 10_363, wasm: 27_127, ts: 8_605 },
+  } as Readonly<Record<string, { java: number; wasm: number; ts: number }>>,
 };
 
 /**

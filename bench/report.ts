@@ -253,7 +253,7 @@ export function formatReference(configs: ConfigReport[]): string {
     const lines = pad(side, (col) => col >= 1);
     out.push(
       `AWS Java side by side, measured on ${JAVA_SIDE_BY_SIDE.date}, NOT in this run (${JAVA_SIDE_BY_SIDE.conditions}):`,
-      'score + update points/s, medians of interleaved rounds Java -> WASM -> TS, 20,000 warm-up + 100,000 timed points,',
+      'score + update, medians of interleaved rounds Java -> WASM -> TS, 20,000 warm-up + 100,000 timed points,',
       'equal score sums; the ratios are of that session\'s figures (bench/NOTES.md, "Java side by side").',
       lines[0]!,
       rule(lines[0]!),
