@@ -460,6 +460,21 @@ export class RandomCutTree {
     }
   }
 
+  /**
+   * One load per cache line of the boxes of path[h-12..h) (deepest first): independent loads
+   * overlap their misses, and the ascent that follows finds its boxes in cache.
+   */
+  private touch(path: Int32Array, h: number): void {
+    const box = this.box;
+    const span = 2 * this.dimensions;
+    let sink = 0;
+    for (let j = h - 1, stop = Math.max(0, h - 12); j >= stop; j--) {
+      const b0 = path[j]! * span;
+      for (let k = 0; k < span; k += 16) sink += box[b0 + k]!;
+    }
+    touchSink.value += sink;
+  }
+
   /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
   score(q: Float32Array, qo: number, mass: number, ln: Float64Array): number {
     return this.scoreAlong(this.path, this.lookup(q, qo), q, qo, mass, ln);
@@ -521,15 +536,7 @@ export class RandomCutTree {
       const box = this.box;
       const outside = this.outside;
       const ranges = this.boxRange;
-      // One load per cache line of the ancestors' boxes first: independent loads overlap
-      // their misses, and the ascent below then finds its boxes in cache.
-      const span = 2 * D;
-      let sink = 0;
-      for (let j = h - 1, stop = Math.max(0, h - 12); j >= stop; j--) {
-        const b0 = path[j]! * span;
-        for (let k = 0; k < span; k += 16) sink += box[b0 + k]!;
-      }
-      touchSink.value += sink;
+      this.touch(path, h);
       let n = D;
       for (let j = h - 1; j >= 0; j--) {
         const node = path[j]!;
@@ -538,31 +545,37 @@ export class RandomCutTree {
         let below = 0;
         let above = 0;
         let m = 0;
+        // fround(lo - x) > 0 exactly when lo > x (an f32 difference of unequal values is never
+        // 0), so the differences are computed only for coordinates outside.
         if (j === h - 1) {
           for (let d = 0; d < D; d++) {
             const x = q[qo + d]!;
-            const gb = Math.fround(box[base + d]! - x);
-            const ga = Math.fround(x - box[top + d]!);
-            if (gb > 0) {
-              below += gb;
+            const lo = box[base + d]!;
+            if (lo > x) {
+              below += Math.fround(lo - x);
               outside[m++] = d;
-            } else if (ga > 0) {
-              above += ga;
-              outside[m++] = d;
+            } else {
+              const hi = box[top + d]!;
+              if (x > hi) {
+                above += Math.fround(x - hi);
+                outside[m++] = d;
+              }
             }
           }
         } else {
           for (let k = 0; k < n; k++) {
             const d = outside[k]!;
             const x = q[qo + d]!;
-            const gb = Math.fround(box[base + d]! - x);
-            const ga = Math.fround(x - box[top + d]!);
-            if (gb > 0) {
-              below += gb;
+            const lo = box[base + d]!;
+            if (lo > x) {
+              below += Math.fround(lo - x);
               outside[m++] = d;
-            } else if (ga > 0) {
-              above += ga;
-              outside[m++] = d;
+            } else {
+              const hi = box[top + d]!;
+              if (x > hi) {
+                above += Math.fround(x - hi);
+                outside[m++] = d;
+              }
             }
           }
         }
