@@ -703,7 +703,7 @@ function countLines(text: string): number {
 }
 
 /** A dead letter on the dead-letter stream: the reason and the original record, under its own partition key. */
-function deadLetterEntry(letter: DeadLetter, r: SourceRecord): SinkEntry {
+export function deadLetterEntry(letter: DeadLetter, r: SourceRecord): SinkEntry {
   const body: Record<string, unknown> = { recordId: letter.source, reason: letter.reason, kind: letter.kind, partitionKey: r.partitionKey };
   if (r.arrivalTime !== undefined) body['arrivalTime'] = r.arrivalTime.toISOString();
   if (typeof letter.input === 'string') body['input'] = letter.input;
