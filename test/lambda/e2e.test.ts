@@ -2,7 +2,8 @@
  * The Lambda handler end to end, without AWS: kinesalite for the streams,
  * moto_server for S3 (state), SNS and SQS (a queue subscribed to the topic).
  * test/support/esm-driver.ts plays the event source mapping and invokes the
- * BUILT handler (dist/src/lambda/handler.js) in child processes acting as
+ * BUILT handler (dist/src/lambda/handler.js, or the deployable esbuild bundle
+ * of infra/bundle.ts) in child processes acting as
  * containers: replaced now and then (cold starts), SIGKILLed mid-batch, and
  * doubled by a concurrent duplicate invocation of the same batch.
  *
@@ -21,6 +22,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createKinesisClient, createS3Client } from '../../src/aws/clients.js';
 import { mulberry32, temperatureRecords } from '../../src/generate/temperature.js';
+import { bundleHandler } from '../../infra/bundle.js';
 import { ROOT, ensureBuilt, lines, runCli } from '../cli/cli-support.js';
 import { ChildContainer, driveShard, readShards, type DriverStats, type Invoker, type ShardRecords } from '../support/esm-driver.js';
 import { createStream, localAwsConfig, motoServerUnavailableReason, readWholeStream, startKinesalite, startMotoServer, text, type LocalServer } from '../support/local-aws.js';
@@ -103,6 +105,8 @@ interface Scenario {
   kills?: Map<number, number>;
   /** Invocation numbers that get a concurrent duplicate in a second container. */
   duplicates?: Set<number>;
+  /** Run the deployable bundle instead of dist/. */
+  bundle?: boolean;
 }
 
 interface Outcome {
@@ -135,6 +139,7 @@ async function runScenario(s: Scenario): Promise<Outcome> {
     RCF_SHINGLE: '2',
     RCF_LOG_LEVEL: 'warn',
   };
+  if (s.bundle) env['LAMBDA_HANDLER_MODULE'] = join(bundleHandler(join(dir, 'bundle')), 'index.mjs');
   const start = (): ChildContainer => {
     const c = new ChildContainer(ROOT, env);
     containers.add(c);
@@ -266,8 +271,8 @@ function check(o: Outcome): void {
 }
 
 describe.skipIf(motoMissing !== undefined)('Lambda handler under a simulated event source mapping', () => {
-  it('gives every record of each shard the score detect gives it, across batch sizes and cold starts', async () => {
-    const o = await runScenario({ name: 'plain', batchSize: 150, coldStartEvery: 5 });
+  it('gives every record of each shard the score detect gives it, across batch sizes and cold starts (deployable bundle)', async () => {
+    const o = await runScenario({ name: 'plain', batchSize: 150, coldStartEvery: 5, bundle: true });
     expect(o.stats.functionErrors).toBe(0);
     expect(o.stats.partialFailures).toBe(0);
     check(o);

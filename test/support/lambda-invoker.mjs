@@ -1,4 +1,5 @@
-// A Lambda container stand-in for tests: loads the built handler (dist/), then
+// A Lambda container stand-in for tests: loads the built handler (dist/, or the
+// module named by LAMBDA_HANDLER_MODULE, e.g. the esbuild bundle), then
 // answers one JSON line per event on stdin with one JSON line on stdout:
 //   {"ok":true,"response":{...}}  or  {"ok":false,"error":"..."}
 // Configuration comes from the environment, as in Lambda.
@@ -7,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { handler } = await import(join(root, 'dist', 'src', 'lambda', 'handler.js'));
+const { handler } = await import(process.env.LAMBDA_HANDLER_MODULE ?? join(root, 'dist', 'src', 'lambda', 'handler.js'));
 const context = { getRemainingTimeInMillis: () => 60_000 };
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 const lines = createInterface({ input: process.stdin });

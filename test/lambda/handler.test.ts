@@ -1,0 +1,169 @@
+/**
+ * The handler in-process against kinesalite (behind the fault proxy for the
+ * output stream) and moto_server (S3 state): replays are skipped, a delivery
+ * that fails mid-batch commits exactly the delivered prefix and reports the
+ * first undelivered record, KPL aggregates score like plain records, and two
+ * writers of one shard's state cannot both save.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createKinesisClient, createS3Client } from '../../src/aws/clients.js';
+import { aggregate } from '../../src/aws/kpl.js';
+import { LOCAL_CREDENTIALS } from '../../src/aws/local-servers.js';
+import { decodeCheckpoint } from '../../src/checkpoint/checkpoint-store.js';
+import { graderFactory } from '../../src/detect/strategy.js';
+import { temperatureRecords } from '../../src/generate/temperature.js';
+import { createHandler } from '../../src/lambda/handler.js';
+import { loadLambdaConfig } from '../../src/lambda/config.js';
+import { DELIVERY_RECORDS } from '../../src/lambda/shard-batch.js';
+import { ShardStateStore, StateConflictError } from '../../src/lambda/shard-state.js';
+import { kinesisEvent, readShards } from '../support/esm-driver.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { createStream, localAwsConfig, motoServerUnavailableReason, startKinesalite, startMotoServer, type LocalServer } from '../support/local-aws.js';
+import { putRaw, readOutput, referenceScores } from '../service/support.js';
+
+const BUCKET = 'rcf-handler-state';
+const COUNT = 1200;
+
+const motoMissing = motoServerUnavailableReason();
+if (motoMissing !== undefined) console.warn(`lambda handler tests skipped: ${motoMissing}`);
+
+let kinesalite: LocalServer;
+let moto: LocalServer;
+let proxy: FaultProxy;
+let kinesis: KinesisClient;
+let s3: S3Client;
+let inputArn: string;
+const values = [...temperatureRecords({ count: COUNT, seed: 3 })];
+
+beforeAll(async () => {
+  if (motoMissing !== undefined) return;
+  [kinesalite, moto] = await Promise.all([startKinesalite(), startMotoServer()]);
+  proxy = await startFaultProxy({ target: kinesalite.endpoint });
+  const local = localAwsConfig({ kinesis: kinesalite.endpoint, s3: moto.endpoint });
+  kinesis = createKinesisClient(local);
+  s3 = createS3Client(local);
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await createStream(kinesis, 'h-in', 1);
+  inputArn = (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'h-in' }))).StreamDescriptionSummary!.StreamARN!;
+  await putRaw(kinesis, 'h-in', values.map((v) => ({ data: JSON.stringify(v), partitionKey: 'sensor' })));
+}, 60_000);
+
+afterAll(async () => {
+  kinesis?.destroy();
+  s3?.destroy();
+  await proxy?.close();
+  await Promise.all([kinesalite?.stop(), moto?.stop()]);
+});
+
+function handlerFor(name: string, extra: NodeJS.ProcessEnv = {}): ReturnType<typeof createHandler> {
+  return createHandler({
+    env: {
+      RCF_REGION: 'us-east-1',
+      RCF_CHECKPOINT: `s3:${BUCKET}/${name}`,
+      RCF_OUTPUT_STREAM: `${name}-out`,
+      RCF_EMIT: 'all',
+      RCF_TIME_FIELD: 'time',
+      RCF_LOG_LEVEL: 'error',
+      AWS_ENDPOINT_URL_S3: moto.endpoint,
+      AWS_ENDPOINT_URL_KINESIS: proxy.endpoint,
+      ...extra,
+    },
+    awsOverrides: { credentials: { ...LOCAL_CREDENTIALS } },
+  });
+}
+
+async function storedPosition(name: string, shardId: string): Promise<string | undefined> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${name}/h-in/${shardId}.state` }));
+  return decodeCheckpoint(await res.Body!.transformToByteArray(), 'test').shards[shardId]?.sequenceNumber;
+}
+
+describe.skipIf(motoMissing !== undefined)('Lambda handler (in-process)', () => {
+  it('commits the delivered prefix when the output stream fails mid-batch, and the retry completes it with the same scores', async () => {
+    await createStream(kinesis, 'partial-out', 1);
+    const [shard] = await readShards(kinesis, 'h-in');
+    const records = shard!.records;
+    const handler = handlerFor('partial');
+    try {
+      // The first PutRecords (the first delivery chunk) goes through; every later one fails.
+      proxy.setRules([{ target: 'PutRecords', fault: 'internal', calls: Array.from({ length: 200 }, (_, i) => i + 2) }]);
+      const first = await handler(kinesisEvent(inputArn, shard!.shardId, records), { getRemainingTimeInMillis: () => 6_500 });
+      expect(first.batchItemFailures).toEqual([{ itemIdentifier: records[DELIVERY_RECORDS]!.SequenceNumber }]);
+      expect(await storedPosition('partial', shard!.shardId)).toBe(records[DELIVERY_RECORDS - 1]!.SequenceNumber);
+
+      // The mapping retries from the reported record.
+      proxy.setRules([]);
+      const retry = await handler(kinesisEvent(inputArn, shard!.shardId, records.slice(DELIVERY_RECORDS)));
+      expect(retry.batchItemFailures).toEqual([]);
+      expect(await storedPosition('partial', shard!.shardId)).toBe(records[COUNT - 1]!.SequenceNumber);
+
+      // A replay of everything is skipped: nothing new on the output stream.
+      const replay = await handler(kinesisEvent(inputArn, shard!.shardId, records));
+      expect(replay.batchItemFailures).toEqual([]);
+
+      const out = await readOutput(kinesis, 'partial-out');
+      expect(out.map((o) => o.recordId)).toEqual(records.map((r) => `${shard!.shardId}:${r.SequenceNumber!}`));
+      const reference = await referenceScores(['--time-field', 'time'], values.map((v) => ({ values: [v.value] })));
+      expect(out.map((o) => o.score)).toEqual(reference.map((r) => r.score));
+    } finally {
+      proxy.setRules([]);
+      (await handler.runtime()).close();
+    }
+  });
+
+  it('scores the user records of KPL aggregates like the same records sent one by one', async () => {
+    await createStream(kinesis, 'kpl-in', 1);
+    await createStream(kinesis, 'kpl-out', 1);
+    const bodies = values.slice(0, 600).map((v) => JSON.stringify(v));
+    const aggregates: { data: Uint8Array; partitionKey: string }[] = [];
+    for (let i = 0; i < bodies.length; i += 50) {
+      aggregates.push({ data: aggregate(bodies.slice(i, i + 50).map((b) => ({ partitionKey: 'sensor', data: Buffer.from(b) }))), partitionKey: 'sensor' });
+    }
+    await putRaw(kinesis, 'kpl-in', aggregates);
+    const [shard] = await readShards(kinesis, 'kpl-in');
+    expect(shard!.records.length).toBe(12);
+    const arn = (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'kpl-in' }))).StreamDescriptionSummary!.StreamARN!;
+    const handler = handlerFor('kpl', { RCF_OUTPUT_STREAM: 'kpl-out' });
+    try {
+      // Two batches, split inside no aggregate; then the whole shard again (all skipped).
+      for (const part of [shard!.records.slice(0, 5), shard!.records.slice(5), shard!.records]) {
+        expect((await handler(kinesisEvent(arn, shard!.shardId, part))).batchItemFailures).toEqual([]);
+      }
+      const out = await readOutput(kinesis, 'kpl-out');
+      expect(out.length).toBe(600);
+      expect(out[51]!.recordId).toBe(`${shard!.shardId}:${shard!.records[1]!.SequenceNumber!}:1`);
+      const reference = await referenceScores(['--time-field', 'time'], values.slice(0, 600).map((v) => ({ values: [v.value] })));
+      expect(out.map((o) => o.score)).toEqual(reference.map((r) => r.score));
+    } finally {
+      (await handler.runtime()).close();
+    }
+  });
+
+  it('lets only one of two writers that read the same state save it', async () => {
+    const config = await loadLambdaConfig({ RCF_CHECKPOINT: `s3:${BUCKET}/conflict` });
+    const detect = config.service.detect;
+    const grader = await graderFactory(detect.threshold);
+    const a = new ShardStateStore({ client: s3, location: config.state, detect, grader });
+    const b = new ShardStateStore({ client: s3, location: config.state, detect, grader });
+    try {
+      // Both see "no state yet": If-None-Match: * lets one create it.
+      const [sa, sb] = await Promise.all([a.load('s', 'shard-1'), b.load('s', 'shard-1')]);
+      expect(sa.source).toBe('new');
+      await a.save('s', 'shard-1', sa, { sequenceNumber: '100' });
+      await expect(b.save('s', 'shard-1', sb, { sequenceNumber: '200' })).rejects.toBeInstanceOf(StateConflictError);
+      // Both read the stored state: If-Match lets one replace it.
+      const [ra, rb] = await Promise.all([b.load('s', 'shard-1'), a.load('s', 'shard-1')]);
+      expect(ra.position).toEqual({ sequenceNumber: '100' });
+      expect(rb.source).toBe('cached');
+      await a.save('s', 'shard-1', rb, { sequenceNumber: '300' });
+      await expect(b.save('s', 'shard-1', ra, { sequenceNumber: '400' })).rejects.toBeInstanceOf(StateConflictError);
+      const fresh = await b.load('s', 'shard-1');
+      expect(fresh.position).toEqual({ sequenceNumber: '300' });
+      b.discard(fresh);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
