@@ -68,7 +68,8 @@ export interface ShardBatchStats {
   /** Records delivered and committed by this invocation. */
   committed: number;
   state: { source: ShardState['source'] | 'none'; readBytes: number; writtenBytes: number };
-  ms: { load: number; score: number; deliver: number; save: number; total: number };
+  /** Wall time per step; `decode`/`encode` (model (de)serialisation) are inside `load`/`save`, the rest of those is S3. */
+  ms: { load: number; decode: number; score: number; deliver: number; save: number; encode: number; total: number };
 }
 
 export interface ShardBatchResult {
@@ -174,7 +175,7 @@ export class ShardBatchProcessor {
       notifications: 0,
       committed: 0,
       state: { source: 'none', readBytes: 0, writtenBytes: 0 },
-      ms: { load: 0, score: 0, deliver: 0, save: 0, total: 0 },
+      ms: { load: 0, decode: 0, score: 0, deliver: 0, save: 0, encode: 0, total: 0 },
     };
     const finish = (failedAt: string | undefined, reason: string | undefined): ShardBatchResult => {
       stats.ms.total = this.#now() - t0;
@@ -185,6 +186,7 @@ export class ShardBatchProcessor {
     const state = await store.load(req.stream, req.shardId);
     stats.state.source = state.source;
     stats.state.readBytes = state.source === 'read' ? state.bytes : 0;
+    stats.ms.decode = state.decodeMs;
     const t1 = this.#now();
     stats.ms.load = t1 - t0;
     const pending = req.records.filter((r) => isAfter(r, state.position));
@@ -208,7 +210,9 @@ export class ShardBatchProcessor {
       if (delivery.delivered === pending.length) {
         handedBack = true;
         try {
-          stats.state.writtenBytes = (await store.save(req.stream, req.shardId, state, positionOf(pending[pending.length - 1]!))).bytes;
+          const saved = await store.save(req.stream, req.shardId, state, positionOf(pending[pending.length - 1]!));
+          stats.state.writtenBytes = saved.bytes;
+          stats.ms.encode = saved.encodeMs;
         } catch (error) {
           stats.ms.save = this.#now() - t3;
           return finish(pending[0]!.sequenceNumber, this.#saveFailure(error, req));

@@ -44,6 +44,8 @@ export interface ShardState {
   source: 'new' | 'read' | 'cached';
   /** Stored object size (bytes), 0 for a new shard. */
   bytes: number;
+  /** Time spent decoding the object into models (ms; 0 unless source is 'read'). */
+  decodeMs: number;
 }
 
 export interface ShardStateStoreOptions {
@@ -58,6 +60,8 @@ export interface ShardStateStoreOptions {
 export interface SaveResult {
   etag: string;
   bytes: number;
+  /** Time spent encoding the models (ms), the rest of a save is the PUT. */
+  encodeMs: number;
 }
 
 function httpStatus(error: unknown): number | undefined {
@@ -104,20 +108,21 @@ export class ShardStateStore {
       );
     } catch (error) {
       const status = httpStatus(error);
-      if (status === 304 && warm !== undefined) return { ...warm, source: 'cached' };
+      if (status === 304 && warm !== undefined) return { ...warm, source: 'cached', decodeMs: 0 };
       warm?.detector.dispose();
-      if (status === 404 || (error as Error).name === 'NoSuchKey') return { position: undefined, detector: await this.#newDetector(), etag: undefined, source: 'new', bytes: 0 };
+      if (status === 404 || (error as Error).name === 'NoSuchKey') return { position: undefined, detector: await this.#newDetector(), etag: undefined, source: 'new', bytes: 0, decodeMs: 0 };
       throw error;
     }
     warm?.detector.dispose();
     if (res.Body === undefined) throw new Error(`empty response body for ${this.#where(key)}`);
     const bytes = await res.Body.transformToByteArray();
+    const started = performance.now();
     const cp = decodeCheckpoint(bytes, this.#where(key));
     const position = cp.shards[shardId];
     if (position === undefined) throw new Error(`${this.#where(key)} holds no position for ${shardId}`);
     const detector =
       cp.models === undefined ? await this.#newDetector() : await decodeModels(cp.models, { detect: this.#detect, grader: this.#grader });
-    return { position, detector, etag: res.ETag, source: 'read', bytes: bytes.byteLength };
+    return { position, detector, etag: res.ETag, source: 'read', bytes: bytes.byteLength, decodeMs: performance.now() - started };
   }
 
   /**
@@ -128,12 +133,14 @@ export class ShardStateStore {
   async save(stream: string, shardId: string, state: ShardState, position: ShardCheckpoint): Promise<SaveResult> {
     const key = this.key(stream, shardId);
     let body: Buffer;
+    const started = performance.now();
     try {
       body = encodeCheckpoint(makeCheckpoint({ [shardId]: position }, encodeModels(state.detector, this.#fingerprint)));
     } catch (error) {
       state.detector.dispose();
       throw error;
     }
+    const encodeMs = performance.now() - started;
     try {
       const res = await this.#client.send(
         new PutObjectCommand({
@@ -145,8 +152,8 @@ export class ShardStateStore {
         }),
       );
       if (res.ETag === undefined) throw new Error(`no ETag from PutObject ${this.#where(key)}`);
-      this.#keep(key, { position, detector: state.detector, etag: res.ETag, source: 'cached', bytes: body.byteLength });
-      return { etag: res.ETag, bytes: body.byteLength };
+      this.#keep(key, { position, detector: state.detector, etag: res.ETag, source: 'cached', bytes: body.byteLength, decodeMs: 0 });
+      return { etag: res.ETag, bytes: body.byteLength, encodeMs };
     } catch (error) {
       state.detector.dispose();
       const status = httpStatus(error);
