@@ -2,7 +2,8 @@
  * Configuration of the Lambda handler, from its environment only.
  *
  * The RCF_* variables are `rcf-stream run`'s, with the same names, meanings,
- * validation and defaults (they go through run's own loader). What the event
+ * validation and defaults (they go through run's own loader, whose messages
+ * name the flag: --trees is RCF_TREES). What the event
  * source mapping decides instead (which stream, where to start, when to save)
  * is refused rather than silently ignored, so a setting copied from `run` that
  * cannot hold here is a clear error at cold start.
@@ -14,8 +15,13 @@
  * and local servers.
  */
 import type { AwsConfig, AwsEndpoints } from '../aws/clients.js';
-import { UsageError } from '../cli/args.js';
 import { envName, loadServiceConfig, type ServiceConfig } from '../service/config.js';
+
+/** A setting the handler cannot run with; the message names the variable. */
+export class LambdaConfigError extends Error {
+  override readonly name = 'LambdaConfigError';
+  readonly code = 'LAMBDA_CONFIG';
+}
 
 export const DEFAULT_STATE_PREFIX = 'rcf-stream/state/';
 
@@ -56,13 +62,13 @@ const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** `s3:BUCKET[/PREFIX]`. */
 export function parseStateLocation(text: string | undefined): StateLocation {
   const name = envName('checkpoint');
-  if (text === undefined || text.trim() === '') throw new UsageError(`${name} is required: s3:BUCKET[/PREFIX] (where each shard's state lives)`);
+  if (text === undefined || text.trim() === '') throw new LambdaConfigError(`${name} is required: s3:BUCKET[/PREFIX] (where each shard's state lives)`);
   const m = /^s3:([^/]+)(?:\/(.*))?$/.exec(text.trim());
-  if (m === null) throw new UsageError(`${name} must be s3:BUCKET[/PREFIX], got ${JSON.stringify(text)}`);
+  if (m === null) throw new LambdaConfigError(`${name} must be s3:BUCKET[/PREFIX], got ${JSON.stringify(text)}`);
   const bucket = m[1]!;
-  if (!BUCKET.test(bucket)) throw new UsageError(`${name}: ${JSON.stringify(bucket)} is not an S3 bucket name`);
+  if (!BUCKET.test(bucket)) throw new LambdaConfigError(`${name}: ${JSON.stringify(bucket)} is not an S3 bucket name`);
   const raw = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
-  if (raw.split('/').some((p) => p === '' && raw !== '')) throw new UsageError(`${name}: the prefix must not contain empty segments, got ${JSON.stringify(text)}`);
+  if (raw.split('/').some((p) => p === '' && raw !== '')) throw new LambdaConfigError(`${name}: the prefix must not contain empty segments, got ${JSON.stringify(text)}`);
   return { bucket, prefix: raw === '' ? DEFAULT_STATE_PREFIX : `${raw}/` };
 }
 
@@ -73,23 +79,29 @@ function endpoint(env: NodeJS.ProcessEnv, name: string): string | undefined {
     const u = new URL(v);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
-    throw new UsageError(`${name} must be an http(s) URL, got ${JSON.stringify(v)}`);
+    throw new LambdaConfigError(`${name} must be an http(s) URL, got ${JSON.stringify(v)}`);
   }
   return v;
 }
 
-/** Reads the handler's configuration; throws UsageError naming the variable. */
+/** Reads the handler's configuration; throws LambdaConfigError naming the variable. */
 export async function loadLambdaConfig(env: NodeJS.ProcessEnv): Promise<LambdaConfig> {
   const refused = Object.keys(REFUSED).filter((flag) => env[envName(flag)] !== undefined);
   if (refused.length > 0) {
-    throw new UsageError(`not used by the Lambda handler: ${refused.map((f) => `${envName(f)} (${REFUSED[f]})`).join('; ')}`);
+    throw new LambdaConfigError(`not used by the Lambda handler: ${refused.map((f) => `${envName(f)} (${REFUSED[f]})`).join('; ')}`);
   }
   const state = parseStateLocation(env[envName('checkpoint')]);
   const runEnv: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(env)) if (k.startsWith('RCF_') && k !== envName('checkpoint')) runEnv[k] = v;
   // run insists on an input stream; here the event names it, so any placeholder does.
-  const service = await loadServiceConfig(['--input-stream', 'event-source-mapping', '--checkpoint', 'none'], { env: runEnv });
-  if (service === undefined) throw new UsageError('unexpected --help');
+  let service: ServiceConfig | undefined;
+  try {
+    service = await loadServiceConfig(['--input-stream', 'event-source-mapping', '--checkpoint', 'none'], { env: runEnv });
+  } catch (error) {
+    // run's messages name flags (--trees); each flag is the variable RCF_TREES here.
+    throw new LambdaConfigError(`invalid RCF_* setting: ${(error as Error).message}`);
+  }
+  if (service === undefined) throw new LambdaConfigError('unexpected --help');
   const endpoints: AwsEndpoints = { ...service.aws.endpoints };
   const all = endpoint(env, 'AWS_ENDPOINT_URL');
   for (const [svc, name] of [

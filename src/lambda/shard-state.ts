@@ -25,7 +25,7 @@ import {
 } from '../checkpoint/checkpoint-store.js';
 import type { GraderFactory, RecordDetector } from '../detect/detector.js';
 import { createRecordDetector } from '../detect/detector-host.js';
-import type { DetectConfig } from '../cli/detect-command.js';
+import type { ServiceConfig } from '../service/config.js';
 import { decodeModels, encodeModels, modelFingerprint } from '../service/models.js';
 import type { StateLocation } from './config.js';
 
@@ -51,7 +51,7 @@ export interface ShardState {
 export interface ShardStateStoreOptions {
   client: S3Client;
   location: StateLocation;
-  detect: DetectConfig;
+  detect: ServiceConfig['detect'];
   grader: GraderFactory;
   /** Shards whose state the container keeps warm; the least recently used is dropped. Default 8. */
   cacheShards?: number;
@@ -71,7 +71,7 @@ function httpStatus(error: unknown): number | undefined {
 export class ShardStateStore {
   readonly #client: S3Client;
   readonly #location: StateLocation;
-  readonly #detect: DetectConfig;
+  readonly #detect: ServiceConfig['detect'];
   readonly #grader: GraderFactory;
   readonly #fingerprint: string;
   readonly #cacheShards: number;

@@ -147,11 +147,16 @@ async function runScenario(s: Scenario): Promise<Outcome> {
   };
   let current = start();
   let killedMidBatch = 0;
+  let conflicts = 0;
+  const countConflicts = (c: ChildContainer): void => {
+    conflicts += c.stderr().split('"msg":"state conflict').length - 1;
+  };
   const duplicates: Promise<unknown>[] = [];
   const stats: DriverStats = { invocations: 0, functionErrors: 0, partialFailures: 0, bisections: 0 };
   const invoker = async (n: number): Promise<Invoker> => {
     if (current.exited || (n > 0 && n % s.coldStartEvery === 0)) {
       await current.close();
+      countConflicts(current);
       containers.delete(current);
       current = start();
     }
@@ -179,12 +184,19 @@ async function runScenario(s: Scenario): Promise<Outcome> {
               }, delay);
             }
             if (s.duplicates?.has(n)) {
+              // A container already up, so both invocations race for the same stored state.
               const twin = start();
+              await twin.ready;
               duplicates.push(
                 twin
                   .invoke(event)
                   .catch(() => undefined)
-                  .finally(() => twin.close().then(() => containers.delete(twin))),
+                  .finally(() =>
+                    twin.close().then(() => {
+                      countConflicts(twin);
+                      containers.delete(twin);
+                    }),
+                  ),
               );
             }
           },
@@ -195,8 +207,11 @@ async function runScenario(s: Scenario): Promise<Outcome> {
     await Promise.all(duplicates);
   } finally {
     await current.close();
+    countConflicts(current);
     containers.delete(current);
   }
+  // Informational: whether the duplicates raced into the conditional write (timing decides).
+  console.log(`${s.name}: ${stats.invocations} invocations, ${stats.functionErrors} function errors, ${stats.partialFailures} partial failures, ${killedMidBatch} kills mid-batch, ${conflicts} state conflicts`);
 
   const output = (await readWholeStream(kinesis, out)).map((r) => {
     const raw = text(r.data);
