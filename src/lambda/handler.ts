@@ -12,6 +12,7 @@
  * then retries from there; the stored state makes the retry skip what was
  * already learned.
  */
+import type { Writable } from 'node:stream';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { createKinesisClient, createS3Client, createSnsClient, type AwsConfig } from '../aws/clients.js';
 import type { SourceRecord } from '../aws/kinesis-source.js';
@@ -30,8 +31,10 @@ export interface LambdaRuntimeOptions {
   env?: NodeJS.ProcessEnv;
   /** Merged over the configuration's AWS settings (tests: local credentials, timeouts). */
   awsOverrides?: Partial<AwsConfig>;
-  stdout?: NodeJS.WritableStream & import('node:stream').Writable;
-  stderr?: NodeJS.WritableStream & import('node:stream').Writable;
+  /** Output lines without an output stream, and dead letters without a dead-letter stream. Default: the process's. */
+  stdout?: Writable;
+  /** Logs (one JSON line per batch) and dead letters without a dead-letter stream. */
+  stderr?: Writable;
 }
 
 /** What a container builds once. */
@@ -149,6 +152,6 @@ export function createHandler(options: LambdaRuntimeOptions = {}): {
 export const handler = createHandler();
 
 // In a Lambda container, build the runtime (config, clients, WASM) during the init phase.
-if (process.env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined && process.env['RCF_LAMBDA_LAZY_INIT'] === undefined) {
+if (process.env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined) {
   handler.runtime().catch((error: unknown) => process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'rcf-stream lambda: setup failed', error: errorMessage(error) })}\n`));
 }

@@ -6,6 +6,7 @@
  * writers of one shard's state cannot both save.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
 import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createKinesisClient, createS3Client } from '../../src/aws/clients.js';
@@ -135,6 +136,59 @@ describe.skipIf(motoMissing !== undefined)('Lambda handler (in-process)', () => 
       expect(out[51]!.recordId).toBe(`${shard!.shardId}:${shard!.records[1]!.SequenceNumber!}:1`);
       const reference = await referenceScores(['--time-field', 'time'], values.slice(0, 600).map((v) => ({ values: [v.value] })));
       expect(out.map((o) => o.score)).toEqual(reference.map((r) => r.score));
+    } finally {
+      (await handler.runtime()).close();
+    }
+  });
+
+  it('reports the first record of the chunk whose notification SNS refused, after committing the chunks before it', async () => {
+    const [shard] = await readShards(kinesis, 'h-in');
+    const records = shard!.records;
+    await createStream(kinesis, 'sns-out', 1);
+    const reference = await referenceScores(['--time-field', 'time'], values.map((v) => ({ values: [v.value] })));
+    const firstAnomaly = reference.findIndex((r) => r.anomaly);
+    expect(firstAnomaly).toBeGreaterThanOrEqual(0);
+    const chunkStart = Math.floor(firstAnomaly / DELIVERY_RECORDS) * DELIVERY_RECORDS;
+    const handler = handlerFor('sns', {
+      RCF_OUTPUT_STREAM: 'sns-out',
+      RCF_SNS_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:no-such-topic',
+      AWS_ENDPOINT_URL_SNS: moto.endpoint,
+    });
+    try {
+      const res = await handler(kinesisEvent(inputArn, shard!.shardId, records));
+      expect(res.batchItemFailures).toEqual([{ itemIdentifier: records[chunkStart]!.SequenceNumber }]);
+      if (chunkStart > 0) expect(await storedPosition('sns', shard!.shardId)).toBe(records[chunkStart - 1]!.SequenceNumber);
+      else await expect(storedPosition('sns', shard!.shardId)).rejects.toThrow();
+    } finally {
+      (await handler.runtime()).close();
+    }
+  });
+
+  it('writes results and dead letters to the log streams when no output or dead-letter stream is set', async () => {
+    const bodies = ['{"time":1,"value":30.1}', 'oops', '{"time":2,"value":30.2}'];
+    await createStream(kinesis, 'log-in', 1);
+    await putRaw(kinesis, 'log-in', bodies.map((data) => ({ data, partitionKey: 'p' })));
+    const [shard] = await readShards(kinesis, 'log-in');
+    const arn = (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'log-in' }))).StreamDescriptionSummary!.StreamARN!;
+    let out = '';
+    let err = '';
+    const handler = createHandler({
+      env: { RCF_REGION: 'us-east-1', RCF_CHECKPOINT: `s3:${BUCKET}/log`, RCF_EMIT: 'all', RCF_TIME_FIELD: 'time', RCF_LOG_LEVEL: 'error', AWS_ENDPOINT_URL_S3: moto.endpoint },
+      awsOverrides: { credentials: { ...LOCAL_CREDENTIALS } },
+      stdout: new Writable({ write: (c: Buffer, _e, cb) => ((out += c.toString()), cb()) }),
+      stderr: new Writable({ write: (c: Buffer, _e, cb) => ((err += c.toString()), cb()) }),
+    });
+    try {
+      expect((await handler(kinesisEvent(arn, shard!.shardId, shard!.records))).batchItemFailures).toEqual([]);
+      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { time: number; score: number; recordId: string });
+      expect(lines.map((l) => [l.time, l.recordId])).toEqual([
+        [1, `${shard!.shardId}:${shard!.records[0]!.SequenceNumber!}`],
+        [2, `${shard!.shardId}:${shard!.records[2]!.SequenceNumber!}`],
+      ]);
+      const letter = JSON.parse(err.trim()) as { reason: string; input: string; source: string };
+      expect(letter.input).toBe('oops');
+      expect(letter.reason).toMatch(/JSON/);
+      expect(letter.source).toBe(`${shard!.shardId}:${shard!.records[1]!.SequenceNumber!}`);
     } finally {
       (await handler.runtime()).close();
     }
