@@ -107,11 +107,17 @@ export class ShardBatchProcessor {
   readonly #now: () => number;
   /** One batch at a time per shard, even if the runtime were to overlap invocations. */
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** The log-stream sinks, per container: they listen on stdout/stderr, which outlive invocations. */
+  readonly #stdoutSink: StreamOutputSink | undefined;
+  readonly #stderrSink: DeadLetterFileSink | undefined;
 
   constructor(deps: ShardBatchDeps) {
     this.#deps = deps;
     this.#config = deps.config;
     this.#now = deps.now ?? (() => performance.now());
+    if (deps.config.output === undefined) this.#stdoutSink = new StreamOutputSink(new OutputSink(deps.stdout, false));
+    // No dead-letter stream: the function's log is the dead-letter destination.
+    if (deps.config.deadLetterStream === undefined) this.#stderrSink = new DeadLetterFileSink(new DeadLetterWriter(deps.stderr, { endOnClose: false }), deps.stderr);
   }
 
   process(req: ShardBatchRequest): Promise<ShardBatchResult> {
@@ -271,15 +277,13 @@ export class ShardBatchProcessor {
     const remaining = req.deadline === undefined ? undefined : Math.max(1, req.deadline - Date.now());
     const signal = remaining === undefined ? undefined : AbortSignal.timeout(remaining);
     const withSignal = signal !== undefined ? { signal } : {};
-    const sinks: Sink[] = [];
-    sinks.push(
-      cfg.output !== undefined
-        ? new KinesisOutputSink(new KinesisSink({ client: kinesis, ...cfg.output, logger: log, ...withSignal }))
-        : new StreamOutputSink(new OutputSink(this.#deps.stdout, false)),
-    );
-    if (cfg.deadLetterStream !== undefined) sinks.push(new DeadLetterStreamSink(new KinesisSink({ client: kinesis, ...cfg.deadLetterStream, logger: log, ...withSignal })));
-    // No dead-letter stream: the function's log is the dead-letter destination.
-    else sinks.push(new DeadLetterFileSink(new DeadLetterWriter(this.#deps.stderr, { endOnClose: false }), this.#deps.stderr));
+    // Kinesis sinks per invocation: they carry its deadline.
+    const sinks: Sink[] = [
+      cfg.output !== undefined ? new KinesisOutputSink(new KinesisSink({ client: kinesis, ...cfg.output, logger: log, ...withSignal })) : this.#stdoutSink!,
+      cfg.deadLetterStream !== undefined
+        ? new DeadLetterStreamSink(new KinesisSink({ client: kinesis, ...cfg.deadLetterStream, logger: log, ...withSignal }))
+        : this.#stderrSink!,
+    ];
     let notifications: NotificationSink | undefined;
     if (sns !== undefined && cfg.snsTopicArn !== undefined) {
       const notifier = new SnsNotifier({ client: sns, topicArn: cfg.snsTopicArn, ratePerWindow: cfg.sns.ratePerWindow, windowMs: cfg.sns.windowMs, maxQueue: records + 1, logger: log });
@@ -307,12 +311,8 @@ export class ShardBatchProcessor {
       sinks: timed,
       notifications,
       ms: () => ms,
-      close: async () => {
-        for (const s of sinks) {
-          if (s === notifications) await notifications.close(flushMs);
-          else await s.close().catch(() => undefined);
-        }
-      },
+      // Only the notifier holds anything of this invocation (its queue, its summary); the log sinks stay open.
+      close: async () => notifications?.close(flushMs),
     };
   }
 

@@ -171,14 +171,21 @@ describe.skipIf(motoMissing !== undefined)('Lambda handler (in-process)', () => 
     const arn = (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'log-in' }))).StreamDescriptionSummary!.StreamARN!;
     let out = '';
     let err = '';
+    const stdout = new Writable({ write: (c: Buffer, _e, cb) => ((out += c.toString()), cb()) });
+    const stderr = new Writable({ write: (c: Buffer, _e, cb) => ((err += c.toString()), cb()) });
     const handler = createHandler({
       env: { RCF_REGION: 'us-east-1', RCF_CHECKPOINT: `s3:${BUCKET}/log`, RCF_EMIT: 'all', RCF_TIME_FIELD: 'time', RCF_LOG_LEVEL: 'error', AWS_ENDPOINT_URL_S3: moto.endpoint },
       awsOverrides: { credentials: { ...LOCAL_CREDENTIALS } },
-      stdout: new Writable({ write: (c: Buffer, _e, cb) => ((out += c.toString()), cb()) }),
-      stderr: new Writable({ write: (c: Buffer, _e, cb) => ((err += c.toString()), cb()) }),
+      stdout,
+      stderr,
     });
     try {
+      // Record by record, as three invocations: the log streams gain no listener per invocation.
+      expect((await handler(kinesisEvent(arn, shard!.shardId, shard!.records.slice(0, 1)))).batchItemFailures).toEqual([]);
+      const listeners = [stdout.listenerCount('error'), stderr.listenerCount('error')];
+      expect((await handler(kinesisEvent(arn, shard!.shardId, shard!.records.slice(1, 2)))).batchItemFailures).toEqual([]);
       expect((await handler(kinesisEvent(arn, shard!.shardId, shard!.records))).batchItemFailures).toEqual([]);
+      expect([stdout.listenerCount('error'), stderr.listenerCount('error')]).toEqual(listeners);
       const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { time: number; score: number; recordId: string });
       expect(lines.map((l) => [l.time, l.recordId])).toEqual([
         [1, `${shard!.shardId}:${shard!.records[0]!.SequenceNumber!}`],
