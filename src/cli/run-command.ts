@@ -4,7 +4,7 @@
  * exit status: 0 after a graceful stop, 1 after a failure, 2 for bad options.
  */
 import { EXIT_FAILURE, EXIT_OK, processIo, readCommandSettings, type CliIo } from './args.js';
-import { loadServiceConfig, RUN_HELP } from './run-config.js';
+import { loadServiceConfig, RUN_HELP } from '../service/run-config.js';
 import { errorMessage } from '../aws/retry.js';
 import { loadAwsCommand } from './aws-sdk.js';
 

@@ -1,7 +1,7 @@
 /**
  * The settings of the streaming service (`rcf-stream run`), as the service
- * takes them. Parsing them from flags, RCF_* variables and JSON files is the
- * command line's business (src/cli/run-config.ts).
+ * takes them. Parsed from flags, RCF_* variables and JSON files by
+ * run-config.ts (for `rcf-stream run` and the Lambda handler).
  */
 import type { AwsConfig } from '../aws/clients.js';
 import type { StartPosition } from '../aws/kinesis-source.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/args.js';
-import { envName, loadServiceConfig, parseCheckpointSpec, parsePartitionKeySpec, type ServiceConfig } from '../../src/cli/run-config.js';
+import { envName, loadServiceConfig, parseCheckpointSpec, parsePartitionKeySpec, type ServiceConfig } from '../../src/service/run-config.js';
 
 async function load(argv: string[], env: Record<string, string> = {}, file?: unknown): Promise<ServiceConfig> {
   const config = await loadServiceConfig(argv, {

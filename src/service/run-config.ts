@@ -12,6 +12,8 @@
  * `RCF_TREES`, or the config file's key).
  *
  * Credentials never appear here: they come from the AWS SDK's provider chain.
+ * Shared by `run` (src/cli/run-command.ts) and the Lambda handler (src/lambda/config.ts),
+ * which reads the same RCF_* variables.
  */
 import { readFile } from 'node:fs/promises';
 import type { AwsConfig, AwsEndpoints } from '../aws/clients.js';
@@ -24,14 +26,14 @@ import {
   parseCommandArgs,
   stringOption,
   type Parsed,
-} from './args.js';
+} from '../util/option-args.js';
+import { defaultCheckpointPath } from '../checkpoint/file-store.js';
 import { MODEL_SCOPES, type DetectionSettings } from '../detect/settings.js';
 import { DETECTION_OPTIONS, flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
 import { OptionError, describeOptionError } from '../util/option-error.js';
-import { defaultCheckpointPath } from '../checkpoint/file-store.js';
 
-export type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
-import type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
+export type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from './settings.js';
+import type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from './settings.js';
 
 /** Shown in help; the path is defaultCheckpointPath(input stream). */
 export const DEFAULT_CHECKPOINT = 'file:./rcf-stream-STREAM.checkpoint';
