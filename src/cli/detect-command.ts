@@ -54,6 +54,7 @@ import {
 } from './args.js';
 import { ByteTextBuilder, OutputSink, formatNotification } from './output.js';
 import { ProgressBar } from './progress.js';
+import { DetectPlotCollector } from '../report/detect-plot.js';
 
 /** Records scored per detector call: large enough to amortise calls, small enough for latency and memory. */
 const BATCH_RECORDS = 2048;
@@ -97,6 +98,8 @@ Output
   --shape flink              the reference Flink sample's shape: --output-fields time,value,score
   --notify stderr|stdout     print "Anomaly detected: Time=..., Value=..., Score=..." per anomaly
   --quiet                    no progress bar
+  --plot FILE.html           also write a self-contained HTML chart (values, scores,
+                             threshold, anomalies; per key with a selector)
   --stats-json FILE          write run statistics as JSON to FILE ("-": stderr)
   --no-worker                score on the main thread (slower; same results)
   --state FILE               resume the models saved in FILE (when it exists) and save
@@ -135,6 +138,7 @@ const DETECT_OPTIONS = {
   notify: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   'stats-json': { type: 'string' },
+  plot: { type: 'string' },
   'no-worker': { type: 'boolean' },
   state: { type: 'string' },
   'state-every': { type: 'string' },
@@ -158,6 +162,8 @@ export interface DetectConfig {
   deadLetter: string | undefined;
   quiet: boolean;
   statsJson: string | undefined;
+  /** Write an HTML chart of the run here (src/report/detect-plot.ts). */
+  plot?: string | undefined;
   maxLineBytes: number;
   /** Score on a worker thread (when the compiled worker module exists), overlapping parsing and scoring. */
   worker: boolean;
@@ -231,6 +237,7 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
     deadLetter: stringOption(values, 'dead-letter'),
     quiet: values.quiet === true,
     statsJson: stringOption(values, 'stats-json'),
+    plot: stringOption(values, 'plot'),
     maxLineBytes: DEFAULT_MAX_LINE_BYTES,
     worker: values['no-worker'] !== true && stringOption(values, 'state') === undefined,
     state: stringOption(values, 'state'),
@@ -512,7 +519,9 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   // Output lines are assembled as bytes (see ByteTextBuilder), one buffer per batch.
   const out = new ByteTextBuilder();
   /** Writes a scored batch's output lines and notifications. */
+  const plot = config.plot === undefined ? undefined : new DetectPlotCollector({ fields: config.mapping.fields, keyed, title: `rcf-stream detect ${config.input ?? 'stdin'}` });
   const emit = (slot: Slot, results: BatchResults): void => {
+    plot?.add(slot.batch, results);
     const n = slot.batch.count;
     const values = slot.batch.values;
     let notes = '';
@@ -727,6 +736,14 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     }
   }
   await host.close();
+  if (plot !== undefined) {
+    try {
+      await plot.write(config.plot!);
+    } catch (error) {
+      if (exitCode === EXIT_OK || exitCode === EXIT_INTERRUPTED) exitCode = EXIT_FAILURE;
+      stderr.write(`rcf-stream detect: cannot write the plot to ${JSON.stringify(config.plot)}: ${describeFsError(error)}\n`);
+    }
+  }
 
   progress.clear();
   stderr.write(`${formatSummary(stats, keyed)}\n`);
