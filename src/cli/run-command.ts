@@ -6,6 +6,7 @@
 import { EXIT_FAILURE, EXIT_OK, processIo, readCommandSettings, type CliIo } from './args.js';
 import { loadServiceConfig, RUN_HELP } from '../service/config.js';
 import { errorMessage } from '../aws/retry.js';
+import type { LiveServer } from '../http/live-server.js';
 
 export { RUN_HELP };
 
@@ -16,9 +17,15 @@ export async function runServiceCommand(argv: string[], io: CliIo = processIo())
   // Loaded only now: the AWS SDK takes a second to load, which --help and option errors need not wait for.
   const { AnomalyService } = await import('../service/service.js');
   let service: Awaited<ReturnType<typeof AnomalyService.start>>;
+  let live: LiveServer | undefined;
   try {
-    service = await AnomalyService.start(config, { stdout: io.stdout, stderr: io.stderr });
+    if (config.http !== undefined) {
+      live = await (await import('../http/live-server.js')).LiveServer.start(config.http);
+      io.stderr.write(`rcf-stream run: metrics, health and the live page on ${live.url}/\n`);
+    }
+    service = await AnomalyService.start(config, { stdout: io.stdout, stderr: io.stderr, observer: live });
   } catch (error) {
+    await live?.close();
     io.stderr.write(`rcf-stream run: cannot start: ${errorMessage(error)}\n`);
     return EXIT_FAILURE;
   }
@@ -27,7 +34,10 @@ export async function runServiceCommand(argv: string[], io: CliIo = processIo())
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
-    if (signals === 1) service.stop(signal);
+    if (signals === 1) {
+      live?.stopping();
+      service.stop(signal);
+    }
     else {
       io.stderr.write(`rcf-stream run: ${signal} again; exiting without a final checkpoint\n`);
       process.exit(EXIT_FAILURE);
@@ -42,5 +52,6 @@ export async function runServiceCommand(argv: string[], io: CliIo = processIo())
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await live?.close();
   }
 }

@@ -15,6 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import type { AwsConfig, AwsEndpoints } from '../aws/clients.js';
 import type { StartPosition } from '../aws/kinesis-source.js';
+import { parseHttpAddress, type HttpAddress } from '../http/address.js';
 import {
   UsageError,
   choiceOption,
@@ -77,6 +78,17 @@ export interface ServiceConfig {
   source: { minPollIntervalMs?: number; idlePollIntervalMs?: number; getRecordsLimit?: number; shardSyncIntervalMs?: number };
   /** Detection options, exactly as `detect` parses them. */
   detect: DetectConfig;
+  /** Where to serve metrics, health and the live page (src/http); undefined: off. */
+  http?: HttpAddress | undefined;
+}
+
+function httpAddress(text: string | undefined): HttpAddress | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return parseHttpAddress(text);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -144,6 +156,8 @@ Operation
   --stats-interval S           stats line on stderr every S seconds (0: off)  [${DEFAULT_STATS_INTERVAL_S}]
   --stats-json                 stats and logs as JSON lines
   --log-level L                debug, info, warn or error                     [info]
+  --http HOST:PORT             serve /metrics, /healthz, /readyz and a live page at /
+                               (PORT alone binds 127.0.0.1)                     [off]
   --exit-when-idle S           stop once all shards are at their tip and idle for S seconds
   --shutdown-timeout S         on SIGINT/SIGTERM, wait this long for in-flight output [30]
   -h, --help                   show this help
@@ -198,6 +212,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'stats-interval': { type: 'string' },
   'stats-json': { type: 'boolean' },
   'log-level': { type: 'string' },
+  http: { type: 'string' },
   'exit-when-idle': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
   // Detection: validated by detect's own parser.
@@ -463,6 +478,7 @@ function buildConfig(values: Parsed['values']): ServiceConfig {
     statsJson: values['stats-json'] === true,
     logLevel: choiceOption(values, 'log-level', ['debug', 'info', 'warn', 'error'] as const) ?? 'info',
     exitWhenIdleMs: seconds(values, 'exit-when-idle', 0),
+    http: httpAddress(stringOption(values, 'http')),
     shutdownTimeoutMs: seconds(values, 'shutdown-timeout', 0) ?? 30_000,
     source,
     detect,

@@ -59,6 +59,7 @@ import { describeStrategy, graderFactory, isAdaptive } from '../detect/strategy.
 import { formatNotification, OutputSink } from '../cli/output.js';
 import type { CheckpointSpec, ServiceConfig } from './config.js';
 import { createLogger, type ServiceLogger } from './logger.js';
+import type { PipelineObserver } from '../metrics/observer.js';
 import { decodeModels, encodeModels, modelFingerprint } from './models.js';
 import { decodeText, explanationAt, outputPartitionKey, outputRecord, recordId, type OutputShape } from './records.js';
 
@@ -108,6 +109,8 @@ export interface ServiceOptions {
   awsOverrides?: Partial<AwsConfig>;
   /** Replaces the store named by config.checkpoint. */
   store?: CheckpointStore;
+  /** Told about the run: attached at start, every scored chunk, the outcome (metrics, live page). */
+  observer?: PipelineObserver;
 }
 
 /** What scoring one shard batch produced, waiting to be delivered. */
@@ -151,6 +154,8 @@ export class AnomalyService {
   readonly #sources: Record<string, unknown>[] = new Array<Record<string, unknown>>(CHUNK);
   readonly #times: unknown[] = new Array<unknown>(CHUNK);
   readonly #records: SourceRecord[] = new Array<SourceRecord>(CHUNK);
+  #observer: PipelineObserver | undefined;
+  readonly #recordIdAt = (i: number): string => recordId(this.#records[i]!);
 
   /** Delivered positions, the ones a checkpoint saves. */
   readonly #positions: Record<string, ShardCheckpoint>;
@@ -310,6 +315,9 @@ export class AnomalyService {
       }
       const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, detector, initial });
       service.#counters.restoredModels = restored;
+      service.#observer = options.observer;
+      const d = config.detect;
+      options.observer?.attach(service, { fields: d.mapping.fields, keyed: d.mapping.keyField !== undefined, shingleSize: d.forest.shingleSize ?? 1 });
       return service;
     } catch (error) {
       await cleanup(dlqFile?.writer);
@@ -393,7 +401,9 @@ export class AnomalyService {
     this.#detector.dispose();
     this.#logStats(stats, true);
     const failure = this.#failure;
-    return { exitCode: failure === undefined ? 0 : 1, reason: failure !== undefined ? errorMessage(failure) : this.#stopReason, stats };
+    const outcome = { exitCode: failure === undefined ? 0 : 1, reason: failure !== undefined ? errorMessage(failure) : this.#stopReason };
+    this.#observer?.stopped(outcome);
+    return { ...outcome, stats };
   }
 
   #fail(error: unknown, where: string): void {
@@ -454,8 +464,10 @@ export class AnomalyService {
     }
     const n = batch.count;
     if (n === 0) return i;
+    const t0 = performance.now();
     this.#detector.run(batch);
     this.#counters.recordsScored += n;
+    this.#observer?.scored({ ...batch, count: n, dimensions: b, keys: keyed ? batch.keys : undefined, recordId: this.#recordIdAt, latencyMs: performance.now() - t0 });
     const emitAll = this.#config.emit === 'all';
     const timeField = this.#config.detect.mapping.timeField;
     for (let s = 0; s < n; s++) {
