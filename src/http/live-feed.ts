@@ -4,9 +4,9 @@
  * first, its ring reused), and the latest anomalies with their per-field attribution.
  * Fed by `scored` (the pipeline observer call); read by the HTTP server as JSON.
  *
- * A point is (t, value, score, threshold, anomaly): t the scoring time in seconds (records
- * of one chunk spread over a microsecond each, so that x stays increasing), value the first
- * field's value.
+ * A point is (t, value, score, threshold, anomaly): t the scoring time in seconds (the
+ * records of one chunk spread evenly since the previous chunk, over at most a second, so
+ * that x stays increasing), value the first field's value.
  */
 import { explain, type Explanation } from '../detect/explanation.js';
 import { downsampleIndices } from '../report/downsample.js';
@@ -155,11 +155,16 @@ export class LiveFeed {
 
   scored(c: ScoredChunk): void {
     const b = c.dimensions;
-    // Strictly increasing x even when two chunks share a millisecond.
-    let t = Math.max(this.#now() / 1000, this.#lastT + 1e-6);
+    // A chunk's records arrived since the previous chunk: spread them over that time (at most
+    // the last second) rather than stack them at one instant; x stays strictly increasing.
+    const now = Math.max(this.#now() / 1000, this.#lastT + c.count * 1e-6);
+    const start = Math.max(this.#lastT, now - 1);
+    const step = (now - start) / Math.max(1, c.count);
+    let t = start;
     let lastKey: string | undefined;
     let ring: PointRing | undefined;
-    for (let i = 0; i < c.count; i++, t += 1e-6) {
+    for (let i = 0; i < c.count; i++) {
+      t += step;
       const v = c.values[i * b]!;
       const s = c.score[i]!;
       const h = c.threshold[i]!;

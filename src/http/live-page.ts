@@ -9,6 +9,7 @@ export const LIVE_PAGE_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>rcf-stream live</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/uPlot.min.css">
 <link rel="stylesheet" href="/assets/live.css">
 </head><body>
@@ -30,6 +31,7 @@ export const LIVE_PAGE_HTML = `<!doctype html>
 export const LIVE_PAGE_CSS = `
 body { font: 14px/1.4 system-ui, sans-serif; margin: 16px 24px; color: #222; background: #fff; }
 h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 16px 0 4px; }
+select { max-width: 24em; }
 table { border-collapse: collapse; } td, th { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }
 .meta { color: #555; } .note { color: #a40; } .cols { display: flex; gap: 32px; flex-wrap: wrap; }
 #anomalies td:nth-child(5) { text-align: right; } #counters td:nth-child(2) { text-align: right; font-variant-numeric: tabular-nums; }

@@ -171,6 +171,9 @@ export class LiveServer implements PipelineObserver {
       case '/assets/uPlot.min.css':
         this.#static(res, 'text/css; charset=utf-8', uplotAssets().css);
         return;
+      case '/favicon.ico':
+        res.writeHead(204).end();
+        return;
       case '/api/events':
         this.#events(req, res, url.searchParams.get('key') ?? '');
         return;
