@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The live page in headless Chromium, fed by a real `run` against kinesalite: loads without
  * console errors, plots points once records arrive, marks an injected anomaly (chart marker

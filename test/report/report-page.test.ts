@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The HTML reports in headless Chromium, opened as local files with every request refused:
  * `eval --report` draws one chart per series with its labelled windows shaded and its
