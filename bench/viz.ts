@@ -92,12 +92,18 @@ async function main(): Promise<void> {
   await measure(detector, live, Number(process.env['RCF_BENCH_WARMUP'] ?? 8), offset);
   const rates = { none: [] as Rate[], observer: [] as Rate[], viewers: [] as Rate[] };
   let child: ChildProcess | undefined;
+  /** Per round with viewers: the share of this process's CPU time spent pushing to them. */
+  const pushShare: number[] = [];
   try {
     for (let r = 0; r < ROUNDS; r++) {
       rates.none.push(await measure(detector, undefined, SECONDS, offset));
       rates.observer.push(await measure(detector, live, SECONDS, offset));
       child = await viewers(`${live.url}/api/events?key=`, VIEWERS);
+      const pushed = live.pushSeconds;
+      const cpu0 = process.cpuUsage();
       rates.viewers.push(await measure(detector, live, SECONDS, offset));
+      const cpu = process.cpuUsage(cpu0);
+      pushShare.push((live.pushSeconds - pushed) / ((cpu.user + cpu.system) / 1e6));
       child.kill();
       child = undefined;
     }
@@ -116,7 +122,29 @@ async function main(): Promise<void> {
     medians[name] = m;
     console.log(`  ${label.padEnd(26)} ${fmt(m.wall)}      ${(m.wall / base.wall).toFixed(3)}  ${fmt(m.cpu)}      ${(m.cpu / base.cpu).toFixed(3)}`);
   }
-  console.log(JSON.stringify({ rates, medians }));
+  console.log(`  pushing to ${VIEWERS} viewers: ${(100 * median(pushShare)).toFixed(2)}% of the process's CPU time (median over rounds; wall time spent in the push ticks)`);
+  // The observer call alone, in a tight loop: CPU per record, against the scoring's.
+  const probe = await LiveServer.start({ host: '127.0.0.1', port: 0, processMetrics: false });
+  const batch = new DetectionBatch(CHUNK, 1);
+  for (let s = 0; s < CHUNK; s++) {
+    batch.values[s] = 30 + Math.sin(s);
+    batch.keys[s] = `sensor-${s % KEYS}`;
+    batch.score[s] = s % 1000 === 0 ? 5 : 1;
+    batch.anomaly[s] = s % 1000 === 0 ? 1 : 0;
+  }
+  batch.count = CHUNK;
+  const observeNs: number[] = [];
+  for (let r = 0; r < 7; r++) {
+    const cpu0 = process.cpuUsage();
+    for (let c = 0; c < 200; c++) probe.scored({ ...batch, keys: batch.keys, latencyMs: 1 });
+    const cpu = process.cpuUsage(cpu0);
+    observeNs.push(((cpu.user + cpu.system) * 1000) / (200 * CHUNK));
+  }
+  await probe.close();
+  const ns = median(observeNs);
+  const scoringNs = 1e9 / base.cpu;
+  console.log(`  observer call alone: ${ns.toFixed(0)} ns CPU per record, ${((100 * ns) / scoringNs).toFixed(2)}% of the ${scoringNs.toFixed(0)} ns scoring takes`);
+  console.log(JSON.stringify({ rates, medians, pushShare, observeNsPerRecord: observeNs }));
 }
 
 await main();

@@ -7,6 +7,7 @@ import { EXIT_FAILURE, EXIT_OK, processIo, readCommandSettings, type CliIo } fro
 import { loadServiceConfig, RUN_HELP } from '../service/config.js';
 import { errorMessage } from '../aws/retry.js';
 import type { LiveServer } from '../http/live-server.js';
+import { safeObserver } from '../metrics/observer.js';
 
 export { RUN_HELP };
 
@@ -23,7 +24,8 @@ export async function runServiceCommand(argv: string[], io: CliIo = processIo())
       live = await (await import('../http/live-server.js')).LiveServer.start(config.http);
       io.stderr.write(`rcf-stream run: metrics, health and the live page on ${live.url}/\n`);
     }
-    service = await AnomalyService.start(config, { stdout: io.stdout, stderr: io.stderr, observer: live });
+    const observer = live && safeObserver(live, (e) => io.stderr.write(`rcf-stream run: the metrics/live page observer failed, now off: ${errorMessage(e)}\n`));
+    service = await AnomalyService.start(config, { stdout: io.stdout, stderr: io.stderr, observer });
   } catch (error) {
     await live?.close();
     io.stderr.write(`rcf-stream run: cannot start: ${errorMessage(error)}\n`);

@@ -85,15 +85,16 @@ export function combineObservers(...observers: PipelineObserver[]): PipelineObse
   };
 }
 
-/** Wraps an observer so that its errors are reported once and never reach the pipeline. */
+/** Wraps an observer so that its first error is reported and turns it off; nothing reaches the pipeline. */
 export function safeObserver(observer: PipelineObserver, report: (error: unknown) => void): PipelineObserver {
-  let reported = false;
+  let failed = false;
   const guard = (fn: () => void): void => {
+    if (failed) return;
     try {
       fn();
     } catch (error) {
-      if (!reported) report(error);
-      reported = true;
+      failed = true;
+      report(error);
     }
   };
   return {

@@ -67,3 +67,27 @@ describe('HealthMonitor', () => {
     expect(h.health(stats())).toMatchObject({ ok: false, status: 'stopped', reasons: ['stopped with a failure: delivery failed'] });
   });
 });
+
+describe('safeObserver', () => {
+  it('reports the first error, turns the observer off, and never throws into the pipeline', async () => {
+    const { safeObserver } = await import('../../src/metrics/observer.js');
+    const errors: unknown[] = [];
+    let calls = 0;
+    const o = safeObserver(
+      {
+        attach: () => undefined,
+        scored: () => {
+          calls++;
+          throw new Error('boom');
+        },
+        stopped: () => undefined,
+      },
+      (e) => errors.push(e),
+    );
+    const chunk = { count: 0, dimensions: 1, values: [], keys: undefined, score: [], threshold: [], anomaly: [], latencyMs: 0 };
+    expect(() => o.scored(chunk)).not.toThrow();
+    expect(() => o.scored(chunk)).not.toThrow();
+    expect(calls).toBe(1);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['boom']);
+  });
+});
