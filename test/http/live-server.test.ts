@@ -98,8 +98,11 @@ function holdOpen(url: string): { messages: () => number; close: () => void } {
       const res = await fetch(url, { signal: controller.signal });
       const decoder = new TextDecoder();
       let buffer = '';
-      for await (const part of res.body!) {
-        buffer += decoder.decode(part as Uint8Array, { stream: true });
+      const reader = res.body!.getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
         let at: number;
         while ((at = buffer.indexOf('\n\n')) >= 0) {
           count++;

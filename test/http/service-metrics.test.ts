@@ -9,6 +9,9 @@ import { request, type IncomingMessage } from 'node:http';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/aws/clients.js';
 import { LiveServer } from '../../src/http/live-server.js';
+import { runServiceCommand } from '../../src/cli/run-command.js';
+import { PassThrough } from 'node:stream';
+import { LOCAL_CREDENTIALS } from '../../src/aws/local-servers.js';
 import { createStream, localAwsConfig, putRaw, startKinesalite, startService, waitFor, type LocalServer } from '../service/support.js';
 import { parsePrometheus, sample } from '../support/prometheus.js';
 
@@ -141,6 +144,40 @@ describe('run --http against kinesalite', () => {
       expect((await get(`${live.url}/healthz`)).status).toBe(200);
     } finally {
       await live.close();
+    }
+  });
+
+  it('rcf-stream run --http serves /metrics from the command line, and closes the port at the end', async () => {
+    const stream = 'metrics-cli-in';
+    await createStream(kinesis, stream, 1);
+    await putRaw(kinesis, stream, records(500, 0, ['a']));
+    let err = '';
+    const stderr = new PassThrough();
+    let announce!: (url: string) => void;
+    const announced = new Promise<string>((resolve) => (announce = resolve));
+    stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /live page on (http:\/\/[^\s]+?)\/\n/.exec(err);
+      if (m) announce(m[1]!);
+    });
+    const env = { AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey };
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      const done = runServiceCommand(
+        ['--input-stream', stream, '--kinesis-endpoint', kinesalite.endpoint, '--region', 'us-east-1', '--start-position', 'TRIM_HORIZON', '--checkpoint', 'none',
+          '--stats-interval', '0', '--log-level', 'warn', '--poll-interval-ms', '200', '--idle-poll-ms', '200', '--exit-when-idle', '3', '--http', '127.0.0.1:0'],
+        { stdin: new PassThrough(), stdout: new PassThrough().resume(), stderr },
+      );
+      const url = await announced;
+      await waitFor(async () => sample(parsePrometheus(await (await fetch(`${url}/metrics`)).text()), 'rcf_records_scored_total') === 500, 20_000, '500 records on /metrics');
+      expect(await done).toBe(0);
+      await expect(fetch(`${url}/metrics`)).rejects.toThrow();
+    } finally {
+      for (const k of Object.keys(env)) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
     }
   });
 });
