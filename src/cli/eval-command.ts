@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LIMITS, resolveOptions } from '../forest/options.js';
 import { EVAL_DETECTOR_NAMES, EVAL_FOREST_DEFAULTS, EVAL_MODES, runEval, type EvalForestOptions, type EvalMode, type EvalProgress, type EvalResult } from '../eval/run-eval.js';
+import { EvalReportCollector } from '../report/eval-report.js';
 import { QUALITY_GRADER_DEFAULTS, type QualityGraderOptions } from '../detect/quality-grader.js';
 import {
   EXIT_FAILURE,
@@ -65,6 +66,7 @@ Output
   --results-dir DIR     also write NAB result files under DIR
   --detector-name NAME  their detector name (folder, file prefix)
                         [${EVAL_DETECTOR_NAMES.quality}, ${EVAL_DETECTOR_NAMES['aws-parity']} or ${EVAL_DETECTOR_NAMES.raw}]
+  --report FILE.html    also write a self-contained HTML report (charts per series)
   --json                the full result as JSON on stdout instead of tables
   --quiet               no progress line on stderr
   -h, --help            show this help
@@ -89,6 +91,7 @@ const EVAL_OPTIONS = {
   suppression: { type: 'string' },
   'results-dir': { type: 'string' },
   'detector-name': { type: 'string' },
+  report: { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
@@ -105,6 +108,7 @@ interface EvalSettings {
   detectorName: string | undefined;
   json: boolean;
   quiet: boolean;
+  report: string | undefined;
 }
 
 function isDirectory(path: string): boolean {
@@ -186,6 +190,7 @@ function readSettings(values: Record<string, string | boolean | undefined>, cwd:
     detectorName,
     json: values.json === true,
     quiet: values.quiet === true,
+    report: stringOption(values, 'report'),
   };
 }
 
@@ -286,6 +291,7 @@ export async function runEvalCommand(argv: string[], io: CliIo = processIo(), cw
 
   const progress = !settings.quiet && io.stderr.isTTY === true ? new EvalProgressLine(io.stderr) : undefined;
   let result: EvalResult;
+  const report = settings.report === undefined ? undefined : new EvalReportCollector();
   try {
     if (!existsSync(settings.dataDir)) throw new Error(`corpus folder not found: ${settings.dataDir}`);
     result = await runEval({
@@ -298,7 +304,9 @@ export async function runEvalCommand(argv: string[], io: CliIo = processIo(), cw
       resultsDir: settings.resultsDir,
       detectorName: settings.detectorName,
       onProgress: progress === undefined ? undefined : (p) => progress.update(p),
+      onSeries: report === undefined ? undefined : (s, scores) => report.onSeries(s, scores),
     });
+    if (report !== undefined) await report.write(settings.report!, result);
   } catch (error) {
     progress?.clear();
     io.stderr.write(`rcf-stream eval: ${(error as Error).message}\n`);
