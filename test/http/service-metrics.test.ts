@@ -12,7 +12,9 @@ import { LiveServer } from '../../src/http/live-server.js';
 import { runServiceCommand } from '../../src/cli/run-command.js';
 import { PassThrough } from 'node:stream';
 import { LOCAL_CREDENTIALS } from '../../tools/local-servers.js';
-import { createStream, localAwsConfig, putRaw, startKinesalite, startService, waitFor, type LocalServer } from '../service/support.js';
+import { createStream, localAwsConfig, putRaw, runToEnd, startKinesalite, startService, waitFor, type LocalServer } from '../service/support.js';
+import type { PipelineObserver } from '../../src/pipeline/contracts.js';
+import { combineObservers } from '../../src/pipeline/observers.js';
 import { parsePrometheus, sample } from '../support/prometheus.js';
 
 let kinesalite: LocalServer;
@@ -179,5 +181,66 @@ describe('run --http against kinesalite', () => {
         else process.env[k] = saved[k];
       }
     }
+  });
+
+  it('tells its observer: started before any batch, every scored record and dead letter, stopping on the idle exit, stopped last; a throwing observer is turned off', async () => {
+    const stream = 'observer-in';
+    await createStream(kinesis, stream, 2);
+    await putRaw(kinesis, stream, records(400, 0, ['a', 'b']));
+    await putRaw(kinesis, stream, [{ data: 'not json', partitionKey: 'a' }]);
+    const argv = ['--input-stream', stream, '--kinesis-endpoint', kinesalite.endpoint, '--start-position', 'TRIM_HORIZON', '--checkpoint', 'none', '--key-field', 'sensor', '--exit-when-idle', '1'];
+
+    // Assertions inside an observer would be swallowed (the service guards it): record, check afterwards.
+    const events: string[] = [];
+    const shapes: unknown[] = [];
+    const atStart: number[] = [];
+    const ids: string[] = [];
+    const latencies: number[] = [];
+    const deadLetters: string[] = [];
+    let scored = 0;
+    const recording: PipelineObserver = {
+      started: (e) => {
+        events.push('started');
+        shapes.push(e.shape);
+        atStart.push(e.stats.stats().recordsScored);
+      },
+      batchScored: (e) => {
+        if (events.at(-1) !== 'batchScored') events.push('batchScored');
+        scored += e.batch.count;
+        latencies.push(e.latencyMs);
+        for (let i = 0; i < e.batch.count; i++) ids.push(e.recordId(i));
+      },
+      deadLettered: (e) => deadLetters.push(e.kind),
+      stopping: (e) => events.push(`stopping:${e.reason}`),
+      stopped: (e) => events.push(`stopped:${e.exitCode}:${e.reason}`),
+    };
+    const result = await runToEnd(argv, 60_000, { observer: recording, stdout: new PassThrough().resume() });
+    expect(result.exitCode).toBe(0);
+    expect(shapes).toEqual([{ fields: ['value'], keyed: true, shingleSize: 1 }]);
+    expect(atStart).toEqual([0]);
+    expect(events[0]).toBe('started');
+    expect(events[1]).toBe('batchScored');
+    expect(events.slice(-2)).toEqual(['stopping:idle', 'stopped:0:idle']);
+    expect(events.filter((e) => e.startsWith('stopping')).length).toBe(1);
+    expect(scored).toBe(result.stats.recordsScored);
+    expect(scored).toBe(400);
+    expect(new Set(ids).size).toBe(400);
+    for (const id of ids) expect(id).toMatch(/^shardId-\d+:\d+$/);
+    expect(latencies.every((ms) => ms >= 0)).toBe(true);
+    expect(deadLetters).toEqual(['malformed JSON']);
+
+    // An observer that throws is reported once and turned off; the service scores on.
+    let thrown = 0;
+    const throwing: PipelineObserver = {
+      batchScored: () => {
+        thrown++;
+        throw new Error('observer bug');
+      },
+    };
+    const broken = await runToEnd(argv, 60_000, { observer: combineObservers(throwing, recording), stdout: new PassThrough().resume() });
+    expect(broken.exitCode).toBe(0);
+    expect(broken.stats.recordsScored).toBe(400);
+    expect(thrown).toBe(1);
+    expect(broken.stderr).toContain('the observer failed and is off from now on');
   });
 });

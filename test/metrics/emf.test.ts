@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { emfLines, statsDelta } from '../../src/metrics/emf.js';
+import { batchStats, emfLines, statsDelta } from '../../src/metrics/emf.js';
+import { parseDetectArgs } from '../../src/cli/detect-command.js';
+import type { PipelineRecord, ScoredBatch, Sink } from '../../src/pipeline/contracts.js';
+import { ShardPipeline } from '../../src/pipeline/shard-pipeline.js';
 
 describe('emfLines', () => {
   it('writes one EMF line with every counter, and one per bad-record kind', () => {
@@ -59,5 +62,33 @@ describe('statsDelta', () => {
       { recordsScored: 150, anomalies: 2, badRecordsByKind: { a: 1, b: 4 }, checkpoints: { saved: 4, failed: 1 }, models: 3 },
     );
     expect(d).toMatchObject({ recordsScored: 50, anomalies: 0, badRecordsByKind: { b: 4 }, checkpoints: { saved: 1, failed: 1 }, models: 3 });
+  });
+});
+
+describe('batchStats', () => {
+  it("turns one ShardPipeline batch (a Lambda invocation) into EMF counters: records, scored, anomalies, output, bad records by kind", async () => {
+    const settings = parseDetectArgs(['--trees', '10', '--sample-size', '32'])!;
+    const kept: ScoredBatch[] = [];
+    const sink: Sink = { name: 'keep', deliver: async (b) => void kept.push(b), close: async () => undefined };
+    const pipeline = await ShardPipeline.create({ settings, shardId: 'shardId-000000000000', sinks: [sink], emit: 'all' });
+    const records: PipelineRecord[] = [];
+    const body = (i: number): string => (i === 40 ? 'not json' : i === 41 ? '{"value":"x"}' : JSON.stringify({ value: 30 + (i % 3) }));
+    for (let i = 0; i < 60; i++) records.push({ shardId: 'shardId-000000000000', sequenceNumber: String(1000 + i), partitionKey: 'p', data: Buffer.from(body(i)) });
+    try {
+      const r = await pipeline.processBatch(records);
+      const lines = emfLines(batchStats(r.scored), { timestamp: 1_700_000_000_000, dimensions: { FunctionName: 'f' } });
+      const main = JSON.parse(lines[0]!) as Record<string, number>;
+      expect(main['RecordsRead']).toBe(60);
+      expect(main['RecordsScored']).toBe(58);
+      expect(main['OutputRecords']).toBe(58);
+      expect(main['BadRecords']).toBe(2);
+      expect(main['Anomalies']).toBe(r.scored.anomalies);
+      const kinds = lines.slice(1).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(kinds.map((k) => k['BadRecordsByKind'])).toEqual([1, 1]);
+      expect(new Set(kinds.map((k) => k['Kind'])).size).toBe(2);
+      expect(kinds.map((k) => k['Kind'])).toContain('malformed JSON');
+    } finally {
+      pipeline.dispose();
+    }
   });
 });
