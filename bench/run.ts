@@ -28,6 +28,7 @@ import {
   type PipelineRow,
 } from './report.js';
 import { FULL_SETTINGS, QUICK_SETTINGS, runConfig, type ConfigResult } from './suite.js';
+import { benchQuality, formatQuality, type QualityBenchResult } from './quality.js';
 
 const FULL_MEMORY: MemorySettings = { wasmForests: 100, tsForests: 20, fillPoints: 1000 };
 const QUICK_MEMORY: MemorySettings = { wasmForests: 20, tsForests: 5, fillPoints: 500 };
@@ -42,7 +43,7 @@ const USAGE = `usage: npm run bench [-- --quick] [-- --filter <substring>]
   --quick               short tinybench budgets, fewer memory forests (about a minute)
   --filter <substring>  only rows whose key or label contains it (case-insensitive); keys are
                         <config>/<engine> (${CONFIGS.map((c) => c.id).join(', ')}; wasm, ts),
-                        scale/wasm (memory-scale check) and pipeline
+                        scale/wasm (memory-scale check), pipeline and quality
 `;
 
 class UsageError extends Error {}
@@ -184,6 +185,8 @@ async function main(): Promise<void> {
 
   // 2. The pipeline hook, while the machine is still quiet.
   const pipeline = selected('pipeline') ? await runPipelineHook(args.quick) : null;
+  // 2b. `detect --threshold auto` against `--threshold 3` (bench/quality.ts).
+  const quality: QualityBenchResult | null = selected('quality') ? await benchQuality({ quick: args.quick }) : null;
 
   // 3. Memory, in child processes, two at a time: the scale check (the longest) first.
   const measured: { scale: ScaleResult | null } = { scale: null };
@@ -218,17 +221,19 @@ async function main(): Promise<void> {
     formatReference(configs),
     scale ? formatScale(scale) : '',
     formatSnapshots(configs),
+    quality ? formatQuality(quality) : '',
   ].filter((s) => s.length > 0);
   const text = sections.join('\n\n');
   process.stdout.write(`\n${text}\n`);
 
-  const report: BenchReport = {
+  const report: BenchReport & { quality: QualityBenchResult | null } = {
     schema: 1,
     ...facts,
     settings: { suite, memory: memorySettings, scaleBudgetSeconds: scaleBudget },
     configs,
     scale,
     pipeline,
+    quality,
     seconds: (performance.now() - started) / 1000,
     text,
   };

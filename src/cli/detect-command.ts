@@ -29,6 +29,7 @@ import { DetectionBatch, DEFAULT_MAX_KEYS, type RecordDetector } from '../detect
 import { createRecordDetector, InlineDetectorHost, PartitionedDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost, type DetectorSpec } from '../detect/detector-host.js';
 import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../pipeline/models.js';
 import { explain } from '../detect/explanation.js';
+import { parseTimestamp } from '../detect/timestamp.js';
 import type { DetectionSettings } from '../detect/settings.js';
 import { flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
 import { OptionError, describeOptionError } from '../util/option-error.js';
@@ -77,7 +78,9 @@ Scores each record of an NDJSON (default) or CSV file, or of stdin when no file
 Input
   --format ndjson|csv        input format (CSV needs a header row)     [ndjson]
   --fields a,b,c             numeric fields forming the point (1-30)   [value]
-  --time-field NAME          field holding the record's time (for notifications)
+  --time-field NAME          field holding the record's time (for notifications; with
+                             --threshold auto, ISO-8601 or epoch times also give the
+                             grader the time of day and time-based suppression)
   --key-field NAME           one model per value of this field
   --max-keys N               most models kept with --key-field (LRU)   [10000]
   --dead-letter FILE         append rejected records, with the reason, to FILE
@@ -564,6 +567,7 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
         slot.texts[i] = ndjson ? line.text : undefined;
         slot.sources[i] = parsed.source;
         slot.times[i] = parsed.time;
+        slot.batch.time[i] = parseTimestamp(parsed.time);
         slot.lineNumbers[i] = line.lineNumber;
         if (keyed) slot.batch.keys[i] = parsed.key!;
         slot.batch.count = i + 1;

@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LIMITS, resolveOptions } from '../forest/options.js';
 import { EVAL_DETECTOR_NAMES, EVAL_FOREST_DEFAULTS, EVAL_MODES, runEval, type EvalForestOptions, type EvalMode, type EvalProgress, type EvalResult } from '../eval/run-eval.js';
+import { crossValidateCategories, type CrossValidation, type NabTriple } from '../eval/cross-validate.js';
 import { EvalReportCollector } from '../report/eval-report.js';
 import { QUALITY_GRADER_DEFAULTS, type QualityGraderOptions } from '../detect/quality-grader.js';
 import {
@@ -16,6 +17,7 @@ import {
   choiceOption,
   formatCount,
   integerOption,
+  listOption,
   numberOption,
   parseCommandArgs,
   processIo,
@@ -35,11 +37,20 @@ Runs a detector over every series of a labelled corpus in NAB's layout
 (<data>/data/<category>/<file>.csv with timestamp,value, and a windows
 JSON): one fresh model per series, online (score, grade, then learn; no
 look-ahead). Prints NAB's standard, reward_low_FP_rate and reward_low_FN_rate
-scores at their corpus-optimised thresholds, and each file's detections.
+scores at their corpus-optimised thresholds, per category, and each file's
+detections.
 
 Corpus
   --data DIR            corpus folder          [${DEFAULT_DATA_DIR} if it exists]
   --windows FILE        windows JSON       [DIR/labels/combined_windows.json]
+  --fields a,b,c        value columns of the data files (one file = one series) [value]
+  --key-field NAME      column choosing a model per key within a file
+  --no-timestamps       grade as if records carried no timestamp
+
+Runs
+  --seeds A-B|A,B,..    one run per seed; prints each, their mean and minimum
+  --cv categories       leave-one-category-out cross-validation of the quality
+                        grader's settings (grid in src/eval/cross-validate.ts)
 
 Detector
   --mode M              what each row's NAB score is:                 [quality]
@@ -61,12 +72,16 @@ Quality grader (--mode quality)
   --deviation-floor X   least deviation, as a fraction of the mean score  [${q.minRelativeDeviation}]
   --alarm-level X       alarm at tail probability 10^-X (grade 0.5)          [${q.alarmLevel}]
   --suppression N       records after an alarm with further alarms off     [${q.suppression}]
+  --suppression-time H  hours after an alarm with further alarms off  [${q.suppressionTime / 3_600_000}]
+  --seasonal-factor X   baseline >= X times the time slot's usual daily peak [${q.seasonalFactor}]
+  --context-margin X    value context alarms at alarm level + X (1000: off)  [${q.contextMargin}]
 
 Output
   --results-dir DIR     also write NAB result files under DIR
   --detector-name NAME  their detector name (folder, file prefix)
                         [${EVAL_DETECTOR_NAMES.quality}, ${EVAL_DETECTOR_NAMES['aws-parity']} or ${EVAL_DETECTOR_NAMES.raw}]
-  --report FILE.html    also write a self-contained HTML report (charts per series)
+  --report FILE.html    also write a self-contained HTML report (charts per series;
+                        with --seeds, the first seed's run)
   --json                the full result as JSON on stdout instead of tables
   --quiet               no progress line on stderr
   -h, --help            show this help
@@ -89,6 +104,14 @@ const EVAL_OPTIONS = {
   'deviation-floor': { type: 'string' },
   'alarm-level': { type: 'string' },
   suppression: { type: 'string' },
+  'suppression-time': { type: 'string' },
+  'seasonal-factor': { type: 'string' },
+  'context-margin': { type: 'string' },
+  fields: { type: 'string' },
+  'key-field': { type: 'string' },
+  'no-timestamps': { type: 'boolean' },
+  seeds: { type: 'string' },
+  cv: { type: 'string' },
   'results-dir': { type: 'string' },
   'detector-name': { type: 'string' },
   report: { type: 'string' },
@@ -106,9 +129,32 @@ interface EvalSettings {
   grader: QualityGraderOptions | undefined;
   resultsDir: string | undefined;
   detectorName: string | undefined;
+  fields: string[] | undefined;
+  keyField: string | undefined;
+  timestamps: boolean;
+  seeds: number[] | undefined;
+  cv: boolean;
   json: boolean;
   quiet: boolean;
   report: string | undefined;
+}
+
+/** "0-4" or "0,2,7". */
+export function parseSeeds(text: string): number[] {
+  const t = text.trim();
+  const range = /^(\d+)-(\d+)$/.exec(t);
+  let seeds: number[];
+  if (range) {
+    const [a, b] = [Number(range[1]), Number(range[2])];
+    if (b < a || b - a >= 1000) throw new UsageError(`--seeds range must be A-B with A <= B and at most 1000 seeds, got ${JSON.stringify(text)}`);
+    seeds = Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  } else if (/^\d+(,\d+)*$/.test(t)) {
+    seeds = t.split(',').map(Number);
+  } else {
+    throw new UsageError(`--seeds must be A-B or a comma-separated list of non-negative integers, got ${JSON.stringify(text)}`);
+  }
+  if (!seeds.every(Number.isSafeInteger)) throw new UsageError(`--seeds: seeds must be safe integers, got ${JSON.stringify(text)}`);
+  return seeds;
 }
 
 function isDirectory(path: string): boolean {
@@ -151,8 +197,23 @@ function readSettings(values: Record<string, string | boolean | undefined>, cwd:
     forest.randomSeed = text;
   }
   const engine = choiceOption(values, 'engine', ['wasm', 'ts'] as const) ?? 'wasm';
+  const fields = listOption(values, 'fields');
+  if (fields !== undefined && (fields.length === 0 || fields.includes('timestamp'))) {
+    throw new UsageError('--fields must name value columns (not "timestamp")');
+  }
+  const keyField = stringOption(values, 'key-field');
+  if (keyField !== undefined && (keyField === 'timestamp' || fields?.includes(keyField) === true || (fields === undefined && keyField === 'value'))) {
+    throw new UsageError('--key-field must be a column other than the timestamp and the value fields');
+  }
+  const seedsText = stringOption(values, 'seeds');
+  const seeds = seedsText === undefined ? undefined : parseSeeds(seedsText);
+  if (seeds !== undefined && seed !== undefined) throw new UsageError('--seed and --seeds are exclusive');
+  const cvText = stringOption(values, 'cv');
+  if (cvText !== undefined && cvText !== 'categories') throw new UsageError(`--cv must be "categories", got ${JSON.stringify(cvText)}`);
+  if (cvText !== undefined && mode !== 'quality') throw new UsageError('--cv applies only to --mode quality');
+  if (cvText !== undefined && stringOption(values, 'report') !== undefined) throw new UsageError('--report charts one evaluation run; it does not combine with --cv');
   try {
-    resolveOptions({ ...EVAL_FOREST_DEFAULTS[mode], ...forest, dimensions: 1, engine });
+    resolveOptions({ ...EVAL_FOREST_DEFAULTS[mode], ...forest, dimensions: fields?.length ?? 1, engine });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -170,6 +231,12 @@ function readSettings(values: Record<string, string | boolean | undefined>, cwd:
   if (alarmLevel !== undefined) grader.alarmLevel = alarmLevel;
   const suppression = integerOption(values, 'suppression', 0, 1e9);
   if (suppression !== undefined) grader.suppression = suppression;
+  const suppressionHours = numberOption(values, 'suppression-time', 0, 1e6);
+  if (suppressionHours !== undefined) grader.suppressionTime = suppressionHours * 3_600_000;
+  const seasonalFactor = numberOption(values, 'seasonal-factor', 0, 10);
+  if (seasonalFactor !== undefined) grader.seasonalFactor = seasonalFactor;
+  const contextMargin = numberOption(values, 'context-margin', 0, 1000);
+  if (contextMargin !== undefined) grader.contextMargin = contextMargin;
   const hasGraderOptions = Object.keys(grader).length > 0;
   if (hasGraderOptions && mode !== 'quality') {
     throw new UsageError('the quality grader options (--short-window ... --suppression) apply only to --mode quality');
@@ -188,6 +255,11 @@ function readSettings(values: Record<string, string | boolean | undefined>, cwd:
     grader: hasGraderOptions ? grader : undefined,
     resultsDir: stringOption(values, 'results-dir'),
     detectorName,
+    fields,
+    keyField,
+    timestamps: values['no-timestamps'] !== true,
+    seeds,
+    cv: cvText !== undefined,
     json: values.json === true,
     quiet: values.quiet === true,
     report: stringOption(values, 'report'),
@@ -231,7 +303,8 @@ export function formatEvalReport(r: EvalResult): string {
   const f = r.forest;
   const out: string[] = [];
   out.push(
-    `rcf-stream eval: mode ${r.mode}, ${r.files} series, ${formatCount(r.records)} records, ${r.seconds.toFixed(1)} s (${r.engine})`,
+    `rcf-stream eval: mode ${r.mode}, ${r.files} series, ${formatCount(r.records)} records, ${r.seconds.toFixed(1)} s (${r.engine})` +
+      `, fields ${r.fields.join(',')}${r.keyField === undefined ? '' : `, key ${r.keyField}`}${r.timestamps ? '' : ', timestamps ignored'}`,
   );
   out.push(
     `forest: ${f.numberOfTrees} trees, sample size ${f.sampleSize}, shingle ${f.shingleSize}, time decay ${f.timeDecay}, output after ${f.outputAfter}, seed ${f.randomSeed}`,
@@ -239,7 +312,7 @@ export function formatEvalReport(r: EvalResult): string {
   if (r.grader !== undefined) {
     const g = r.grader;
     out.push(
-      `grader: short window ${g.shortWindow}, latest weight ${g.latestWeight}, horizon ${g.longHorizon}, deviation floor ${g.minRelativeDeviation}, alarm level ${g.alarmLevel}, suppression ${g.suppression}, warmup ${g.warmup}`,
+      `grader: short window ${g.shortWindow}, latest weight ${g.latestWeight}, horizon ${g.longHorizon}, deviation floor ${g.minRelativeDeviation}, alarm level ${g.alarmLevel}, suppression ${g.suppression} records / ${g.suppressionTime / 3_600_000} h, warmup ${g.warmup}, seasonal ${g.seasonalFactor} x daily peak (${g.seasonalSlots} slots, ${g.seasonalDays} days, from ${g.seasonalMinDays}), context margin ${g.contextMargin}`,
     );
   }
   out.push('');
@@ -249,6 +322,8 @@ export function formatEvalReport(r: EvalResult): string {
       `${pad(p.profile, 20)} ${pad(p.score.toFixed(1), 7, true)} ${pad(p.threshold.toFixed(4), 10, true)} ${pad(String(p.tp), 4, true)} ${pad(String(p.fp), 5, true)} ${pad(String(p.fn), 4, true)}`,
     );
   }
+  out.push('');
+  out.push(formatCategories(r));
   out.push('');
   const standard = r.profiles.standard;
   const nameWidth = Math.max(4, ...r.series.map((s) => s.name.length));
@@ -268,6 +343,70 @@ export function formatEvalReport(r: EvalResult): string {
     out.push(`wrote ${r.resultFiles.length} NAB result files for detector "${r.detectorName}"`);
   }
   return `${out.join('\n')}\n`;
+}
+
+const fmt1 = (x: number | null): string => (x === null ? '-' : x.toFixed(1));
+
+/** Per category: each profile's share, normalised, at the corpus thresholds. */
+export function formatCategories(r: EvalResult): string {
+  const cats = r.profiles.standard.perCategory;
+  const width = Math.max(8, ...cats.map((c) => c.category.length));
+  const out = [`per category (at the corpus thresholds; "-" = no scored windows):`];
+  out.push(`${pad('category', width)} ${pad('files', 5, true)} ${pad('windows', 7, true)} ${pad('standard', 8, true)} ${pad('low FP', 7, true)} ${pad('low FN', 7, true)} ${pad('TP', 3, true)} ${pad('FP', 4, true)} ${pad('FN', 3, true)}`);
+  cats.forEach((c, i) => {
+    const lowFp = r.profiles.reward_low_FP_rate.perCategory[i]!;
+    const lowFn = r.profiles.reward_low_FN_rate.perCategory[i]!;
+    out.push(
+      `${pad(c.category, width)} ${pad(String(c.files), 5, true)} ${pad(String(c.windows), 7, true)} ${pad(fmt1(c.score), 8, true)} ${pad(fmt1(lowFp.score), 7, true)} ${pad(fmt1(lowFn.score), 7, true)} ${pad(String(c.tp), 3, true)} ${pad(String(c.fp), 4, true)} ${pad(String(c.fn), 3, true)}`,
+    );
+  });
+  return out.join('\n');
+}
+
+const tripleText = (t: NabTriple): string => `${t.standard.toFixed(1)} / ${t.reward_low_FP_rate.toFixed(1)} / ${t.reward_low_FN_rate.toFixed(1)}`;
+
+function describeGrader(g: QualityGraderOptions): string {
+  return `suppression ${g.suppression} records / ${(g.suppressionTime ?? 0) / 3_600_000} h, alarm level ${g.alarmLevel}, context margin ${g.contextMargin}`;
+}
+
+export interface SeedRun {
+  seed: number;
+  scores: NabTriple;
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** Mean and minimum of each profile over seeds. */
+export function summariseSeeds(runs: readonly SeedRun[]): { mean: NabTriple; min: NabTriple } {
+  const of = (k: keyof NabTriple): number[] => runs.map((r) => r.scores[k]);
+  const keys = ['standard', 'reward_low_FP_rate', 'reward_low_FN_rate'] as const;
+  const m = {} as NabTriple;
+  const lo = {} as NabTriple;
+  for (const k of keys) {
+    m[k] = mean(of(k));
+    lo[k] = Math.min(...of(k));
+  }
+  return { mean: m, min: lo };
+}
+
+export function formatSeeds(runs: readonly SeedRun[], label = 'seeds'): string {
+  const out = [`${label} (standard / low FP / low FN):`];
+  for (const r of runs) out.push(`  seed ${pad(String(r.seed), 4)} ${tripleText(r.scores)}`);
+  const { mean: m, min } = summariseSeeds(runs);
+  out.push(`  mean      ${tripleText(m)}`);
+  out.push(`  min       ${tripleText(min)}`);
+  return out.join('\n');
+}
+
+export function formatCrossValidation(cv: CrossValidation, seed: number): string {
+  const out = [`leave-one-category-out, seed ${seed} (${cv.settings} grader settings, ${cv.seconds.toFixed(1)} s):`];
+  out.push(`  defaults                 ${tripleText(cv.defaults)}`);
+  out.push(`  best on all categories   ${tripleText(cv.inSample.scores)}  (${describeGrader(cv.inSample.grader)})`);
+  out.push(`  cross-validated          ${tripleText(cv.crossValidated)}`);
+  for (const f of cv.folds) out.push(`    without ${pad(f.category, 24)} ${describeGrader(f.grader)}`);
+  return out.join('\n');
 }
 
 /**
@@ -290,29 +429,73 @@ export async function runEvalCommand(argv: string[], io: CliIo = processIo(), cw
   }
 
   const progress = !settings.quiet && io.stderr.isTTY === true ? new EvalProgressLine(io.stderr) : undefined;
-  let result: EvalResult;
+  const columns = {
+    ...(settings.fields === undefined ? {} : { fields: settings.fields }),
+    ...(settings.keyField === undefined ? {} : { keyField: settings.keyField }),
+  };
+  const common = {
+    dataDir: settings.dataDir,
+    windowsFile: settings.windowsFile,
+    engine: settings.engine,
+    grader: settings.grader,
+    columns,
+    timestamps: settings.timestamps,
+  };
+  const seeds = settings.seeds;
   const report = settings.report === undefined ? undefined : new EvalReportCollector();
   try {
     if (!existsSync(settings.dataDir)) throw new Error(`corpus folder not found: ${settings.dataDir}`);
-    result = await runEval({
-      dataDir: settings.dataDir,
-      windowsFile: settings.windowsFile,
-      mode: settings.mode,
-      forest: settings.forest,
-      engine: settings.engine,
-      grader: settings.grader,
-      resultsDir: settings.resultsDir,
-      detectorName: settings.detectorName,
-      onProgress: progress === undefined ? undefined : (p) => progress.update(p),
-      onSeries: report === undefined ? undefined : (s, scores) => report.onSeries(s, scores),
-    });
-    if (report !== undefined) await report.write(settings.report!, result);
+    if (settings.cv) {
+      const runs: Array<{ seed: number; cv: CrossValidation }> = [];
+      for (const seed of seeds ?? [Number(settings.forest.randomSeed ?? 0)]) {
+        runs.push({ seed, cv: await crossValidateCategories({ ...common, forest: { ...settings.forest, randomSeed: seed } }) });
+      }
+      if (settings.json) {
+        io.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+      } else {
+        const text = runs.map((r) => formatCrossValidation(r.cv, r.seed));
+        if (runs.length > 1) {
+          text.push(formatSeeds(runs.map((r) => ({ seed: r.seed, scores: r.cv.defaults })), 'defaults per seed'));
+          text.push(formatSeeds(runs.map((r) => ({ seed: r.seed, scores: r.cv.inSample.scores })), 'best on all categories per seed'));
+          text.push(formatSeeds(runs.map((r) => ({ seed: r.seed, scores: r.cv.crossValidated })), 'cross-validated per seed'));
+        }
+        io.stdout.write(`${text.join('\n\n')}\n`);
+      }
+      return EXIT_OK;
+    }
+    const results: EvalResult[] = [];
+    for (const seed of seeds ?? [undefined]) {
+      const forest = seed === undefined ? settings.forest : { ...settings.forest, randomSeed: seed };
+      results.push(
+        await runEval({
+          ...common,
+          mode: settings.mode,
+          forest,
+          // One set of result files: the first seed's.
+          resultsDir: results.length === 0 ? settings.resultsDir : undefined,
+          detectorName: settings.detectorName,
+          onProgress: progress === undefined ? undefined : (p) => progress.update(p),
+          // One report: the first seed's.
+          onSeries: report === undefined || results.length > 0 ? undefined : (s, scores) => report.onSeries(s, scores),
+        }),
+      );
+    }
+    if (report !== undefined) await report.write(settings.report!, results[0]!);
+    progress?.clear();
+    if (seeds === undefined) {
+      io.stdout.write(settings.json ? `${JSON.stringify(results[0], null, 2)}\n` : formatEvalReport(results[0]!));
+    } else {
+      const runs = results.map((r, i) => ({
+        seed: seeds[i]!,
+        scores: { standard: r.profiles.standard.score, reward_low_FP_rate: r.profiles.reward_low_FP_rate.score, reward_low_FN_rate: r.profiles.reward_low_FN_rate.score },
+      }));
+      if (settings.json) io.stdout.write(`${JSON.stringify({ runs: results, ...summariseSeeds(runs) }, null, 2)}\n`);
+      else io.stdout.write(`${formatEvalReport(results[0]!)}\n${formatSeeds(runs)}\n`);
+    }
   } catch (error) {
     progress?.clear();
     io.stderr.write(`rcf-stream eval: ${(error as Error).message}\n`);
     return EXIT_FAILURE;
   }
-  progress?.clear();
-  io.stdout.write(settings.json ? `${JSON.stringify(result, null, 2)}\n` : formatEvalReport(result));
   return EXIT_OK;
 }

@@ -87,6 +87,8 @@ const WORKER_MARK = 'rcf-stream detector worker';
 interface WorkerRequest {
   n: number;
   values: Float64Array;
+  /** The batch's timestamps (NaN for none). */
+  time: Float64Array;
   keys: string[] | undefined;
 }
 
@@ -153,12 +155,13 @@ export class WorkerDetectorHost implements DetectorHost {
     const request: WorkerRequest = {
       n,
       values: batch.values.slice(0, n * batch.dimensions),
+      time: batch.time.slice(0, n),
       keys: this.#keyed ? batch.keys.slice(0, n) : undefined,
     };
     return new Promise((resolve, reject) => {
       this.#pending.push({ resolve, reject });
       // slice() made a fresh ArrayBuffer, so it can be moved rather than copied.
-      this.#worker.postMessage(request, [request.values.buffer as ArrayBuffer]);
+      this.#worker.postMessage(request, [request.values.buffer as ArrayBuffer, request.time.buffer as ArrayBuffer]);
     });
   }
 
@@ -259,6 +262,7 @@ export class PartitionedDetectorHost implements DetectorHost {
       const j = part.count++;
       part.values.set(batch.values.subarray(i * b, (i + 1) * b), j * b);
       part.keys[j] = batch.keys[i]!;
+      part.time[j] = batch.time[i]!;
     }
     const results = await Promise.all(parts.map((part, w) => (part.count > 0 ? this.#hosts[w]!.submit(part) : Promise.resolve(undefined))));
     const out: BatchResults = {
@@ -309,6 +313,7 @@ async function serve(): Promise<void> {
     try {
       if (batch.capacity < request.n) batch = new DetectionBatch(request.n, b, D);
       batch.values.set(request.values);
+      batch.time.set(request.time);
       if (request.keys !== undefined) for (let i = 0; i < request.n; i++) batch.keys[i] = request.keys[i]!;
       batch.count = request.n;
       detector.run(batch);

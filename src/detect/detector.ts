@@ -4,7 +4,7 @@
  * Per record the protocol is AWS's: score, then (when explanations are wanted)
  * attribution, then grade, then update. Without attribution a single model scores whole
  * batches with `forest.process()` (score then update per point, the same results) and
- * grades afterwards: a grader sees only (score, values, ready), so grading after the batch
+ * grades afterwards: a grader sees only (score, values, ready, time), so grading after the batch
  * gives exactly what grading between score and update would.
  *
  * `Detector` runs one model; `KeyedDetector` one model per key (e.g. per sensor), created
@@ -38,6 +38,11 @@ export class DetectionBatch {
   readonly values: Float64Array;
   /** Model key per record (KeyedDetector only). */
   readonly keys: string[];
+  /**
+   * Timestamp per record, ms since the epoch (parseTimestamp()); NaN when the record has none.
+   * Whoever fills `values` sets it: the column starts as NaN and is never reset by the detector.
+   */
+  readonly time: Float64Array;
   /** The score to report: the forest's, unless the grader redefines it. */
   readonly score: Float64Array;
   readonly grade: Float64Array;
@@ -57,6 +62,7 @@ export class DetectionBatch {
   ) {
     this.values = new Float64Array(capacity * dimensions);
     this.keys = new Array<string>(capacity).fill('');
+    this.time = new Float64Array(capacity).fill(Number.NaN);
     this.score = new Float64Array(capacity);
     this.grade = new Float64Array(capacity);
     this.threshold = new Float64Array(capacity);
@@ -105,7 +111,7 @@ function runEach(model: Model, batch: DetectionBatch, i: number, attribution: bo
   }
   // The forest reports 0 until ready, and only then is a score a real one.
   const ready = forest.isReady;
-  record(batch, i, score, grader.grade(score, scratch, ready));
+  record(batch, i, score, grader.grade(score, scratch, ready, batch.time[i]));
   forest.update(scratch);
 }
 
@@ -179,7 +185,7 @@ export class Detector implements RecordDetector {
     const values = this.#scratch;
     for (; i < n; i++) {
       for (let d = 0; d < b; d++) values[d] = batch.values[i * b + d]!;
-      record(batch, i, batch.score[i]!, grader.grade(batch.score[i]!, values, true));
+      record(batch, i, batch.score[i]!, grader.grade(batch.score[i]!, values, true, batch.time[i]));
     }
   }
 

@@ -23,10 +23,11 @@ export interface GradeResult {
 export interface Grader {
   /**
    * Called for every record after scoring. `values` are the record's base values
-   * (`dimensions` numbers), `ready` whether the forest produced a real score.
+   * (`dimensions` numbers), `ready` whether the forest produced a real score, `time` the
+   * record's timestamp in ms since the epoch (NaN, or omitted, when it has none).
    * The returned object may be reused by the next call: copy what you keep.
    */
-  grade(score: number, values: ArrayLike<number>, ready: boolean): GradeResult;
+  grade(score: number, values: ArrayLike<number>, ready: boolean, time?: number): GradeResult;
   /** All state as numbers, for exact snapshots (graders without state may omit it). */
   saveState?(): Float64Array;
 }

@@ -6,6 +6,11 @@
  * (`timestamp,value,anomaly_score,label`, the columns NAB's detectors write before scoring).
  * NAB timestamps carry no zone; they are read and written as UTC. They are kept in file order
  * even where they repeat or step back (NAB's real files do, around clock changes): NAB scores rows.
+ *
+ * Beyond NAB's own `timestamp,value`, a data file may hold several value columns and a key
+ * column (`timestamp,host,cpu,mem`): `fields` picks the values of each record (default
+ * `value`), `keyField` the column whose value chooses a model. One file is still one labelled
+ * series, whatever its keys.
  */
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,13 +23,28 @@ export interface NabSeries extends LabelledSeries {
   /** e.g. "nyc_taxi.csv" */
   readonly file: string;
   readonly timestamps: Float64Array;
+  /** Record i's values are values[i·dimensions .. (i+1)·dimensions). */
   readonly values: Float64Array;
+  /** Values per record (the number of fields). */
+  readonly dimensions: number;
+  /** Model key per record, when the corpus is read with a keyField. */
+  readonly keys?: string[];
   readonly windows: Array<[number, number]>;
+}
+
+/** Which columns of a data file make a record. */
+export interface NabColumns {
+  /** Value columns, in order. Default ['value']. */
+  fields?: readonly string[];
+  /** Column holding the model key. */
+  keyField?: string;
 }
 
 /** What `writeNabResults` needs: a scored, labelled series with its values. */
 export interface NabResultSeries extends ScoredSeries {
   readonly values: ArrayLike<number>;
+  /** Values per row (default 1); the result file's `value` column is each row's first. */
+  readonly dimensions?: number;
 }
 
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$/;
@@ -60,29 +80,46 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-function parseSeriesCsv(text: string, path: string): { timestamps: Float64Array; values: Float64Array } {
+function parseSeriesCsv(
+  text: string,
+  path: string,
+  columns: NabColumns,
+): { timestamps: Float64Array; values: Float64Array; keys: string[] | undefined } {
   const lines = text.split(/\r?\n/);
-  const header = lines[0]?.trim() ?? '';
-  if (header !== 'timestamp,value') {
-    throw new Error(`${path}:1: expected header "timestamp,value", found "${header}"`);
+  const header = (lines[0]?.trim() ?? '').split(',').map((h) => h.trim());
+  const fields = columns.fields ?? ['value'];
+  const keyField = columns.keyField;
+  if (header[0] !== 'timestamp' || new Set(header).size !== header.length) {
+    throw new Error(`${path}:1: expected header "timestamp,<columns>" with distinct names, found "${lines[0]?.trim() ?? ''}"`);
   }
+  const valueColumns = fields.map((f) => {
+    const c = header.indexOf(f);
+    if (c < 1) throw new Error(`${path}:1: no column "${f}" in header "${header.join(',')}"`);
+    return c;
+  });
+  const keyColumn = keyField === undefined ? -1 : header.indexOf(keyField);
+  if (keyField !== undefined && keyColumn < 1) throw new Error(`${path}:1: no key column "${keyField}" in header "${header.join(',')}"`);
   const timestamps: number[] = [];
   const values: number[] = [];
+  const keys: string[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '') continue;
     const lineNo = i + 1;
-    const fields = line.split(',');
-    if (fields.length !== 2) throw new Error(`${path}:${lineNo}: expected 2 fields, found ${fields.length}`);
-    const t = parseNabTimestamp(fields[0]!);
-    if (Number.isNaN(t)) throw new Error(`${path}:${lineNo}: bad timestamp "${fields[0]}"`);
-    const v = fields[1]!.trim() === '' ? Number.NaN : Number(fields[1]);
-    if (!Number.isFinite(v)) throw new Error(`${path}:${lineNo}: bad value "${fields[1]}"`);
+    const cells = line.split(',');
+    if (cells.length !== header.length) throw new Error(`${path}:${lineNo}: expected ${header.length} fields, found ${cells.length}`);
+    const t = parseNabTimestamp(cells[0]!);
+    if (Number.isNaN(t)) throw new Error(`${path}:${lineNo}: bad timestamp "${cells[0]}"`);
+    for (const c of valueColumns) {
+      const v = cells[c]!.trim() === '' ? Number.NaN : Number(cells[c]);
+      if (!Number.isFinite(v)) throw new Error(`${path}:${lineNo}: bad value "${cells[c]}"`);
+      values.push(v);
+    }
+    if (keyColumn > 0) keys.push(cells[keyColumn]!.trim());
     timestamps.push(t);
-    values.push(v);
   }
   if (timestamps.length === 0) throw new Error(`${path}: no data rows`);
-  return { timestamps: Float64Array.from(timestamps), values: Float64Array.from(values) };
+  return { timestamps: Float64Array.from(timestamps), values: Float64Array.from(values), keys: keyColumn > 0 ? keys : undefined };
 }
 
 function parseWindows(text: string, path: string): Map<string, Array<[number, number]>> {
@@ -121,7 +158,8 @@ function parseWindows(text: string, path: string): Map<string, Array<[number, nu
  * The windows file may label more files than the folder holds (e.g. the full corpus's labels
  * with a subset of its data), but every data file must be labelled.
  */
-export async function loadNabCorpus(dir: string, windowsFile?: string): Promise<NabSeries[]> {
+export async function loadNabCorpus(dir: string, windowsFile?: string, columns: NabColumns = {}): Promise<NabSeries[]> {
+  if (columns.fields !== undefined && columns.fields.length === 0) throw new Error('fields must name at least one column');
   const dataDir = join(dir, 'data');
   if (!(await isDirectory(dataDir))) throw new Error(`NAB corpus folder not found: ${dataDir}`);
   const labelsPath = windowsFile ?? join(dir, 'labels', 'combined_windows.json');
@@ -148,8 +186,10 @@ export async function loadNabCorpus(dir: string, windowsFile?: string): Promise<
       const path = join(dataDir, category, file);
       const labelled = windows.get(name);
       if (!labelled) throw new Error(`${labelsPath}: no windows for data file "${name}"`);
-      const { timestamps, values } = parseSeriesCsv(await readFile(path, 'utf8'), path);
-      series.push({ name, category, file, timestamps, values, windows: labelled.map(([s, e]) => [s, e]) });
+      const { timestamps, values, keys } = parseSeriesCsv(await readFile(path, 'utf8'), path, columns);
+      const dimensions = columns.fields?.length ?? 1;
+      const windowList = labelled.map(([s, e]) => [s, e] as [number, number]);
+      series.push({ name, category, file, timestamps, values, dimensions, ...(keys ? { keys } : {}), windows: windowList });
     }
   }
   if (series.length === 0) throw new Error(`no NAB data files under ${dataDir}`);
@@ -182,13 +222,14 @@ export async function writeNabResults(
     }
     const [category, file] = parts as [string, string];
     const rows = s.timestamps.length;
-    if (s.values.length !== rows || s.scores.length !== rows) {
+    const d = s.dimensions ?? 1;
+    if (s.values.length !== rows * d || s.scores.length !== rows) {
       throw new Error(`${s.name}: timestamps, values and scores differ in length`);
     }
     const lines = ['timestamp,value,anomaly_score,label'];
     for (let i = 0; i < rows; i++) {
       const t = s.timestamps[i]!;
-      lines.push(`${formatNabTimestamp(t)},${s.values[i]},${s.scores[i]},${isInWindows(t, s.windows) ? 1 : 0}`);
+      lines.push(`${formatNabTimestamp(t)},${s.values[i * d]},${s.scores[i]},${isInWindows(t, s.windows) ? 1 : 0}`);
     }
     const folder = join(outDir, detectorName, category);
     await mkdir(folder, { recursive: true });

@@ -9,6 +9,7 @@
  * step (decode, parse, validate, format, serialise, size limits) either succeeds or sets
  * that record aside as a dead letter whose reason is counted by kind.
  */
+import { parseTimestamp } from '../detect/timestamp.js';
 import { DetectionBatch } from '../detect/detector.js';
 import type { DetectionSettings } from '../detect/settings.js';
 import { createRecordParser, type RecordParser } from '../io/record-parser.js';
@@ -122,6 +123,7 @@ export class BatchProcessor {
       }
       this.#sources[slot] = parsed.source;
       this.#times[slot] = parsed.time;
+      batch.time[slot] = parseTimestamp(parsed.time);
       this.#records[slot] = r;
       if (this.#keyed) batch.keys[slot] = parsed.key!;
       batch.count = slot + 1;

@@ -40,12 +40,15 @@ export class EvalReportCollector {
     const standard = result.profiles.standard;
     const profile = NAB_PROFILES.find((p) => p.name === 'standard')!;
     const series = this.#collected.map(({ series: s, grades }) => {
-      const rows = s.values.length;
+      const rows = s.timestamps.length;
+      // Several fields (eval --fields): the first one is drawn.
+      const d = s.dimensions;
+      const values = d === 1 ? s.values : Float64Array.from({ length: rows }, (_, r) => s.values[r * d]!);
       const scored = { name: s.name, timestamps: s.timestamps, windows: s.windows, scores: grades };
       const detections = scoreSeriesAt(scored, standard.threshold, profile).detections;
       const inWindow = (row: number): boolean => s.windows.some(([a, b]) => s.timestamps[row]! >= a && s.timestamps[row]! <= b);
       const keep = new Set<number>(detections);
-      const rowsOf = downsampleIndices(rows, [s.values, grades], this.#budget, keep);
+      const rowsOf = downsampleIndices(rows, [values, grades], this.#budget, keep);
       const at = new Map<number, number>();
       rowsOf.forEach((row, j) => at.set(row, j));
       const tpAt: number[] = [];
@@ -55,7 +58,7 @@ export class EvalReportCollector {
         name: s.name,
         rows,
         x: rowsOf.map((r) => s.timestamps[r]! / 1000),
-        value: rowsOf.map((r) => finite(s.values[r]!)),
+        value: rowsOf.map((r) => finite(values[r]!)),
         grade: rowsOf.map((r) => finite(grades[r]!)),
         windows: s.windows.map(([a, b]) => [a / 1000, b / 1000]),
         tpAt,
