@@ -1,7 +1,7 @@
 // Structural invariants of a forest, for tests (the twin of src/engine/ts/invariants.ts):
 // returns 0 when sound, else a code naming the first violation found.
 import { RandomCutForest } from './random-cut-forest';
-import { NONE, RandomCutTree } from './random-cut-tree';
+import { NONE, RandomCutTree, WIDE } from './random-cut-tree';
 
 export const HEAP_ORDER = 1;
 export const LEAF_MASS = 2;
@@ -11,6 +11,7 @@ export const TREE_MASS = 5;
 export const NODE_COUNT = 6;
 export const POINT_REFCOUNT = 7;
 export const POINT_LEAK = 8;
+export const RANGE_CACHE = 9;
 
 function lo(tree: RandomCutTree, coords: StaticArray<f32>, D: i32, c: i32, d: i32): f32 {
   return c < 0 ? unchecked(coords[unchecked(tree.leafPoint[~c]) * D + d]) : unchecked(tree.box[2 * c * D + d]);
@@ -57,6 +58,12 @@ export function checkInvariants(forest: RandomCutForest): i32 {
       for (let k = 0; k < D; k++) {
         if (tree.box[2 * c * D + k] != min(lo(tree, coords, D, l, k), lo(tree, coords, D, r, k))) return BOX_UNION;
         if (tree.box[(2 * c + 1) * D + k] != max(hi(tree, coords, D, l, k), hi(tree, coords, D, r, k))) return BOX_UNION;
+      }
+      if (D >= WIDE) {
+        // The cached range sum: the score ascent's denominator, summed in dimension order.
+        let range: f64 = 0;
+        for (let k = 0; k < D; k++) range += <f64>(tree.box[(2 * c + 1) * D + k] - tree.box[2 * c * D + k]);
+        if (tree.boxRange[c] != range) return RANGE_CACHE;
       }
       stack.push(l);
       stack.push(r);

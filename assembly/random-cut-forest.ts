@@ -4,6 +4,9 @@ import { PointStore } from './point-store';
 import { lookupQuad, NONE, quadDepthB, quadDepthC, quadDepthD, RandomCutTree } from './random-cut-tree';
 import { RejectionBound, Sampler } from './sampler';
 
+/** Where RandomCutTree#touch results go, so the loads are kept. */
+let touchSink: i32 = 0;
+
 // The Random Cut Forest of rcf-algorithm.md §4–7, the twin of src/engine/ts. Inputs are
 // trusted: the TypeScript host validates them. Records arrive as f64 and become f32 here.
 export class RandomCutForest {
@@ -119,6 +122,9 @@ export class RandomCutForest {
       const cc = unchecked(trees[t + 2]);
       const d = unchecked(trees[t + 3]);
       const ha = lookupQuad(a, b, cc, d, c, pathA, pathB, pathC, pathD);
+      if (this.dimensions >= 8) {
+        touchSink ^= a.touch(pathA, ha) ^ b.touch(pathB, quadDepthB) ^ cc.touch(pathC, quadDepthC) ^ d.touch(pathD, quadDepthD);
+      }
       const sa = a.scoreAlong(pathA, ha, c, unchecked(samplers[t]).size, ln);
       acc = t == 0 ? sa : acc + sa;
       acc += b.scoreAlong(pathB, quadDepthB, c, unchecked(samplers[t + 1]).size, ln);

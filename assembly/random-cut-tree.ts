@@ -11,6 +11,39 @@ export const NONE: i32 = 0x7fffffff;
   return reinterpret<f32>(reinterpret<i32>(x) + (x > 0 ? -1 : 1));
 }
 
+/** Address of element i of an f32 array. */
+@inline function at(a: StaticArray<f32>, i: i32): usize {
+  return changetype<usize>(a) + (<usize>i << 2);
+}
+
+/**
+ * The four f32 lanes of w widened to f64 and added to acc one after another, in lane order:
+ * the same additions as the scalar loop makes.
+ */
+@inline function addLanes(acc: f64, w: v128): f64 {
+  acc += <f64>f32x4.extract_lane(w, 0);
+  acc += <f64>f32x4.extract_lane(w, 1);
+  acc += <f64>f32x4.extract_lane(w, 2);
+  return acc + <f64>f32x4.extract_lane(w, 3);
+}
+
+/** addLanes over lanes 0..2 only. */
+@inline function addLanes3(acc: f64, w: v128): f64 {
+  acc += <f64>f32x4.extract_lane(w, 0);
+  acc += <f64>f32x4.extract_lane(w, 1);
+  return acc + <f64>f32x4.extract_lane(w, 2);
+}
+
+// SIMD note: the scalar code's `a < b ? a : b` is f32x4.pmin(b, a) and `a > b ? a : b` is
+// f32x4.pmax(b, a) lane by lane, including signed zeros, so the vector passes below store
+// exactly the boxes the scalar loops would; f64 sums still add lane by lane, in order.
+
+/**
+ * From this many dimensions on, trees cache each box's range sum and the score ascent visits
+ * only the coordinates outside each box; below it, one pass with three sums is cheaper.
+ */
+export const WIDE: i32 = 8;
+
 /** INVERSE_DEPTH[j] = 1/(j+1), exactly as computed inline, without a division per level. */
 const INVERSE_DEPTH = new StaticArray<f64>(4097);
 for (let j = 0; j < 4097; j++) unchecked(INVERSE_DEPTH[j] = 1.0 / <f64>(j + 1));
@@ -129,6 +162,14 @@ export class RandomCutTree {
   readonly cutDim: StaticArray<u16>;
   /** Bounding box of node n at [2Dn]: D minima, then D maxima. */
   readonly box: StaticArray<f32>;
+  /**
+   * D >= WIDE: per node, the f64 sum over d (in dimension order) of <f64>(max - min), kept with
+   * the box. The score ascent needs it at every ancestor; caching it lets that ascent visit
+   * only the coordinates where q lies outside the box. Empty for narrower points.
+   */
+  readonly boxRange: StaticArray<f64>;
+  /** Scratch: the 4-coordinate groups where q is still outside the current ancestor's box (D >= WIDE). */
+  private readonly outside: StaticArray<i32>;
   readonly leafPoint: StaticArray<i32>; // doubles as the free-list link of a free leaf
   readonly leafMass: StaticArray<i32>;
   root: i32 = NONE;
@@ -153,7 +194,9 @@ export class RandomCutTree {
     const nodes = capacity - 1;
     this.node = new StaticArray<i32>(2 * nodes);
     this.cutDim = new StaticArray<u16>(nodes);
-    this.box = new StaticArray<f32>(2 * nodes * dimensions);
+    this.box = new StaticArray<f32>(2 * nodes * dimensions + (dimensions == 3 ? 1 : 0));
+    this.boxRange = new StaticArray<f64>(dimensions >= WIDE ? nodes : 0);
+    this.outside = new StaticArray<i32>(dimensions >= WIDE ? dimensions : 0);
     this.leafPoint = new StaticArray<i32>(capacity);
     this.leafMass = new StaticArray<i32>(capacity);
     for (let i = 0; i < nodes; i++) unchecked(this.node[(i << 1) + 1] = i + 1 < nodes ? i + 1 : -1);
@@ -348,13 +391,32 @@ export class RandomCutTree {
     if (unchecked(coords[po + cutD]) <= cutV) this.setChildren(node, ~leafNew, sub);
     else this.setChildren(node, sub, ~leafNew);
     const base = 2 * node * D;
-    for (let d = 0; d < D; d++) {
+    let range: f64 = 0;
+    let d = 0;
+    if (D >= 4) {
+      const sa = sub < 0 ? coords : this.box;
+      const sl = sub < 0 ? unchecked(this.leafPoint[~sub]) * D : 2 * sub * D;
+      const sh = sub < 0 ? sl : sl + D;
+      for (; d + 4 <= D; d += 4) {
+        const x = v128.load(at(coords, po + d));
+        const a = f32x4.pmin(v128.load(at(sa, sl + d)), x);
+        const b = f32x4.pmax(v128.load(at(sa, sh + d)), x);
+        v128.store(at(this.box, base + d), a);
+        v128.store(at(this.box, base + D + d), b);
+        range = addLanes(range, f32x4.sub(b, a));
+      }
+    }
+    for (; d < D; d++) {
       const x = unchecked(coords[po + d]);
       const lo = this.min(sub, d);
       const hi = this.max(sub, d);
-      unchecked(this.box[base + d] = x < lo ? x : lo);
-      unchecked(this.box[base + D + d] = x > hi ? x : hi);
+      const a = x < lo ? x : lo;
+      const b = x > hi ? x : hi;
+      unchecked(this.box[base + d] = a);
+      unchecked(this.box[base + D + d] = b);
+      range += <f64>(b - a);
     }
+    if (D >= WIDE) unchecked(this.boxRange[node] = range);
     if (cutLevel == 0) {
       this.root = node;
     } else {
@@ -381,7 +443,19 @@ export class RandomCutTree {
     const hi0 = code < 0 ? lo0 : lo0 + D;
     let total: f64 = 0;
     let inside = true;
-    for (let d = 0; d < D; d++) {
+    let d = 0;
+    if (D >= 4) {
+      let holds = i32x4.splat(-1);
+      for (; d + 4 <= D; d += 4) {
+        const x = v128.load(at(p, po + d));
+        const a = v128.load(at(arr, lo0 + d));
+        const b = v128.load(at(arr, hi0 + d));
+        holds = v128.and(holds, v128.and(f32x4.ge(x, a), f32x4.le(x, b)));
+        total = addLanes(total, f32x4.sub(f32x4.pmax(b, x), f32x4.pmin(a, x)));
+      }
+      inside = i32x4.all_true(holds);
+    }
+    for (; d < D; d++) {
       const x = unchecked(p[po + d]);
       const a = unchecked(arr[lo0 + d]);
       const b = unchecked(arr[hi0 + d]);
@@ -439,17 +513,40 @@ export class RandomCutTree {
     const base = 2 * node * D;
     const box = this.box;
     let changed = false;
-    for (let d = 0; d < D; d++) {
+    let range: f64 = 0;
+    let d = 0;
+    if (D >= 4) {
+      let grew = i32x4.splat(0);
+      for (; d + 4 <= D; d += 4) {
+        const x = v128.load(at(p, po + d));
+        const a = v128.load(at(box, base + d));
+        const b = v128.load(at(box, base + D + d));
+        grew = v128.or(grew, v128.or(f32x4.lt(x, a), f32x4.gt(x, b)));
+        const a2 = f32x4.pmin(a, x);
+        const b2 = f32x4.pmax(b, x);
+        v128.store(at(box, base + d), a2);
+        v128.store(at(box, base + D + d), b2);
+        range = addLanes(range, f32x4.sub(b2, a2));
+      }
+      changed = v128.any_true(grew);
+    }
+    for (; d < D; d++) {
       const x = unchecked(p[po + d]);
-      if (x < unchecked(box[base + d])) {
+      let a = unchecked(box[base + d]);
+      let b = unchecked(box[base + D + d]);
+      if (x < a) {
+        a = x;
         unchecked(box[base + d] = x);
         changed = true;
       }
-      if (x > unchecked(box[base + D + d])) {
+      if (x > b) {
+        b = x;
         unchecked(box[base + D + d] = x);
         changed = true;
       }
+      range += <f64>(b - a);
     }
+    if (D >= WIDE) unchecked(this.boxRange[node] = range);
     return changed;
   }
 
@@ -467,13 +564,34 @@ export class RandomCutTree {
     const rl = r < 0 ? unchecked(this.leafPoint[~r]) * D : 2 * r * D;
     const rh = r < 0 ? rl : rl + D;
     let changed = false;
-    for (let d = 0; d < D; d++) {
+    let range: f64 = 0;
+    let d = 0;
+    const box = this.box;
+    if (D >= 4) {
+      let differs = i32x4.splat(0);
+      for (; d + 4 <= D; d += 4) {
+        const lo = f32x4.pmin(v128.load(at(ra, rl + d)), v128.load(at(la, ll + d)));
+        const hi = f32x4.pmax(v128.load(at(ra, rh + d)), v128.load(at(la, lh + d)));
+        const oldLo = v128.load(at(box, base + d));
+        const oldHi = v128.load(at(box, base + D + d));
+        // Lanes that compare equal keep their old bits (a signed zero), as in the scalar loop.
+        const neLo = f32x4.ne(lo, oldLo);
+        const neHi = f32x4.ne(hi, oldHi);
+        v128.store(at(box, base + d), v128.bitselect(lo, oldLo, neLo));
+        v128.store(at(box, base + D + d), v128.bitselect(hi, oldHi, neHi));
+        differs = v128.or(differs, v128.or(neLo, neHi));
+        range = addLanes(range, f32x4.sub(hi, lo));
+      }
+      changed = v128.any_true(differs);
+    }
+    for (; d < D; d++) {
       const a = unchecked(la[ll + d]);
       const b = unchecked(ra[rl + d]);
       const lo = a < b ? a : b;
       const c = unchecked(la[lh + d]);
       const e = unchecked(ra[rh + d]);
       const hi = c > e ? c : e;
+      range += <f64>(hi - lo);
       if (lo != unchecked(this.box[base + d])) {
         unchecked(this.box[base + d] = lo);
         changed = true;
@@ -483,6 +601,7 @@ export class RandomCutTree {
         changed = true;
       }
     }
+    if (D >= WIDE) unchecked(this.boxRange[node] = range);
     return changed;
   }
 
@@ -516,6 +635,26 @@ export class RandomCutTree {
     }
   }
 
+  /**
+   * Loads one word per cache line of the boxes on path[0..h) (deepest first), and returns
+   * them combined. The loads are independent, so the CPU keeps many misses in flight;
+   * the score ascent that follows then finds its boxes in cache instead of waiting on
+   * each in turn.
+   */
+  touch(path: StaticArray<i32>, h: i32): i32 {
+    const D = this.dimensions;
+    const box = this.box;
+    const span = 2 * D;
+    let acc = 0;
+    const stop = h > 12 ? h - 12 : 0;
+    for (let j = h - 1; j >= stop; j--) {
+      const base = unchecked(path[j]) * span;
+      for (let k = 0; k < span; k += 16) acc ^= reinterpret<i32>(unchecked(box[base + k]));
+      acc ^= reinterpret<i32>(unchecked(box[base + span - 1]));
+    }
+    return acc;
+  }
+
   /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
   score(q: StaticArray<f32>, mass: i32, ln: StaticArray<f64>): f64 {
     return this.scoreAlong(this.path, this.lookup(q, 0), q, mass, ln);
@@ -545,7 +684,43 @@ export class RandomCutTree {
         const pr = out / (<f64>(hi - lo) + out);
         s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
       }
-    } else {
+    } else if (D == 4) {
+      // One vector per box half; the three sums still add lane by lane, in order.
+      s = unchecked(INVERSE_DEPTH[h]);
+      const box = this.box;
+      const x = v128.load(at(q, 0));
+      const zero = f32x4.splat(0);
+      for (let j = h - 1; j >= 0; j--) {
+        const base = unchecked(path[j]) << 3;
+        const lo = v128.load(at(box, base));
+        const hi = v128.load(at(box, base + 4));
+        // pmax(0, g) is `g > 0 ? g : 0` lane by lane.
+        const gb = f32x4.pmax(zero, f32x4.sub(lo, x));
+        const ga = f32x4.pmax(zero, f32x4.sub(x, hi));
+        const out = addLanes(0, ga) + addLanes(0, gb);
+        if (out == 0) break;
+        const pr = out / (addLanes(0, f32x4.sub(hi, lo)) + out);
+        s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
+      }
+    } else if (D == 3) {
+      // As D = 4 with the fourth lane ignored (the box array has a spare float at its end,
+      // so the load of the last node's maxima stays inside it).
+      s = unchecked(INVERSE_DEPTH[h]);
+      const box = this.box;
+      const x = f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(unchecked(q[0])), 1, unchecked(q[1])), 2, unchecked(q[2]));
+      const zero = f32x4.splat(0);
+      for (let j = h - 1; j >= 0; j--) {
+        const base = unchecked(path[j]) * 6;
+        const lo = v128.load(at(box, base));
+        const hi = v128.load(at(box, base + 3));
+        const gb = f32x4.pmax(zero, f32x4.sub(lo, x));
+        const ga = f32x4.pmax(zero, f32x4.sub(x, hi));
+        const out = addLanes3(0, ga) + addLanes3(0, gb);
+        if (out == 0) break;
+        const pr = out / (addLanes3(0, f32x4.sub(hi, lo)) + out);
+        s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
+      }
+    } else if (D < WIDE) {
       s = unchecked(INVERSE_DEPTH[h]);
       const box = this.box;
       for (let j = h - 1; j >= 0; j--) {
@@ -568,6 +743,61 @@ export class RandomCutTree {
         const out = above + below;
         if (out == 0) break;
         const pr = out / (range + out);
+        s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
+      }
+    } else {
+      // Ancestors' boxes nest, so once q[d] lies inside one it lies inside all above: the
+      // below/above sums need only the coordinates still outside, four at a time (lanes
+      // already inside add +0, which changes no sum), and the range sum comes from the
+      // cache. outside[] lists the 4-coordinate groups with a lane still outside; the last
+      // D mod 4 coordinates (tail bits) go one by one, after the groups, as in the scalar order.
+      s = unchecked(INVERSE_DEPTH[h]);
+      const box = this.box;
+      const outside = this.outside;
+      const ranges = this.boxRange;
+      const zero = f32x4.splat(0);
+      const D4 = D & ~3;
+      let ng = 0;
+      let tail = (1 << (D - D4)) - 1;
+      for (let j = h - 1; j >= 0; j--) {
+        const node = unchecked(path[j]);
+        const base = 2 * node * D;
+        const top = base + D;
+        let below: f64 = 0;
+        let above: f64 = 0;
+        let m = 0;
+        const first = j == h - 1;
+        const groups = first ? D4 >> 2 : ng;
+        for (let k = 0; k < groups; k++) {
+          const d = first ? k << 2 : unchecked(outside[k]);
+          const x = v128.load(at(q, d));
+          const gb = f32x4.pmax(zero, f32x4.sub(v128.load(at(box, base + d)), x));
+          const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(at(box, top + d))));
+          if (v128.any_true(v128.or(f32x4.gt(gb, zero), f32x4.gt(ga, zero)))) {
+            below = addLanes(below, gb);
+            above = addLanes(above, ga);
+            unchecked(outside[m++] = d);
+          }
+        }
+        ng = m;
+        if (tail != 0) {
+          let t = tail;
+          tail = 0;
+          while (t != 0) {
+            const i = ctz(t);
+            t &= t - 1;
+            const d = D4 + i;
+            const y = unchecked(q[d]);
+            const gb = unchecked(box[base + d]) - y;
+            const ga = y - unchecked(box[top + d]);
+            if (gb > 0) below += <f64>gb;
+            if (ga > 0) above += <f64>ga;
+            if (gb > 0 || ga > 0) tail |= 1 << i;
+          }
+        }
+        const out = above + below;
+        if (out == 0) break;
+        const pr = out / (unchecked(ranges[node]) + out);
         s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
       }
     }
@@ -693,6 +923,7 @@ export class RandomCutTree {
 
   memoryBytes(): i32 {
     const nodes = this.capacity - 1;
-    return nodes * (10 + 8 * this.dimensions) + this.capacity * 8;
+    const D = this.dimensions;
+    return nodes * (10 + 8 * D + (D >= WIDE ? 8 : 0)) + this.capacity * 8 + (D >= WIDE ? 4 * D : 0) + (D == 3 ? 4 : 0);
   }
 }

@@ -47,10 +47,33 @@ export function rowKey(config: BenchConfig, engine: EngineName): string {
 }
 
 /**
- * AWS Random Cut Forest, per-point score + update throughput (points/s) on this kind of machine,
- * as given in issue 4: Java randomcutforest-core 4.3.0 and the Rust crate.
+ * AWS's Java library (randomcutforest-core 4.3.0) measured side by side with our engines on
+ * this machine, on one day: NOT measured by the bench run that prints it. Each row: the
+ * median over interleaved rounds (Java, then WASM, then TS, each a fresh process: 20,000
+ * warm-up then 100,000 timed points, score then update, sample size 256, this
+ * configuration's stream and seed; the score sums of all three were equal). The ratios were
+ * measured together, in that session; a bench run's own figures are never divided by these.
+ * How it was run: bench/NOTES.md, "Java side by side".
  */
-export const AWS_REFERENCE: Readonly<Record<string, { java: number; rust: number }>> = {
+export const JAVA_SIDE_BY_SIDE = {
+  date: '2026-12-01',
+  conditions:
+    'commit df4a207, shared 2-core VM (AMD EPYC), OpenJDK 17.0.15, Node 20.20.2, load average 8-11 (other sessions busy), ' +
+    'so points per CPU-second of each process (JIT, GC and compiler threads included), median of 3 rounds',
+  rows: {
+    't50-1d': { java: 16_077, wasm: 118_351, ts: 41_731 },
+    't100-1d': { java: 12_005, wasm: 52_398, ts: 16_021 },
+    't50-1d-s4': { java: 14_925, wasm: 81_376, ts: 18_889 },
+    't30-3d': { java: 21_739, wasm: 123_241, ts: 47_081 },
+    't30-5d-s8': { java: 10_363, wasm: 27_127, ts: 8_605 },
+  } as Readonly<Record<string, { java: number; wasm: number; ts: number }>>,
+};
+
+/**
+ * Published per-point score + update figures (points/s) for AWS's Java library 4.3.0 and the
+ * Rust crate on this kind of machine, as given in issue 4: not measured here, shown as is.
+ */
+export const AWS_PUBLISHED: Readonly<Record<string, { java: number; rust: number }>> = {
   't50-1d': { java: 40_660, rust: 37_367 },
   't100-1d': { java: 20_756, rust: 18_223 },
   't50-1d-s4': { java: 28_618, rust: 29_511 },

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { AWS_REFERENCE } from './configs.js';
+import { AWS_PUBLISHED, JAVA_SIDE_BY_SIDE } from './configs.js';
 import type { ForestMemory, ScaleResult } from './memory.js';
 import { MEASURES, type ConfigResult, type Measure, type RowResult, type SuiteSettings, type Throughput } from './suite.js';
 
@@ -40,14 +40,12 @@ export interface PipelineRow {
   raw: unknown;
 }
 
+/** Figures from outside this run, kept apart from it: no ratio mixes them with this run's. */
 export interface Reference {
-  java: number;
-  rust: number;
-  wasmScoreUpdate: number;
-  wasmProcess: number;
-  wasmOverJava: number;
-  wasmOverRust: number;
-  processOverJava: number;
+  /** Java, WASM and TS measured together on JAVA_SIDE_BY_SIDE.date (points/s, score + update). */
+  sideBySide?: { date: string; conditions: string; java: number; wasm: number; ts: number };
+  /** Published figures (issue 4), never measured here. */
+  published?: { java: number; rust: number };
 }
 
 export interface ConfigReport extends ConfigResult {
@@ -121,18 +119,12 @@ export function completeConfig(result: ConfigResult, memory: Partial<Record<stri
     ratios.measuredBytes = wm && tm ? wm.measuredBytes / tm.measuredBytes : Number.NaN;
     report.ratios = ratios;
   }
-  const ref = AWS_REFERENCE[result.config.id];
-  if (ref && wasm) {
-    const su = wasm.throughput.scoreUpdate.median;
-    const pr = wasm.throughput.process.median;
+  const side = JAVA_SIDE_BY_SIDE.rows[result.config.id];
+  const published = AWS_PUBLISHED[result.config.id];
+  if (side || published) {
     report.reference = {
-      java: ref.java,
-      rust: ref.rust,
-      wasmScoreUpdate: su,
-      wasmProcess: pr,
-      wasmOverJava: su / ref.java,
-      wasmOverRust: su / ref.rust,
-      processOverJava: pr / ref.java,
+      ...(side ? { sideBySide: { date: JAVA_SIDE_BY_SIDE.date, conditions: JAVA_SIDE_BY_SIDE.conditions, ...side } } : {}),
+      ...(published ? { published } : {}),
     };
   }
   return report;
@@ -234,32 +226,51 @@ export function formatTable(configs: ConfigReport[], pipeline: PipelineRow | nul
   return out.join('\n');
 }
 
-/** The AWS reference figures next to ours. */
-export function formatReference(configs: ConfigReport[]): string {
-  const rows: string[][] = [['config', 'Java 4.3.0', 'Rust', 'WASM s+u', 'WASM/Java', 'WASM/Rust', 'WASM process()', 'process/Java']];
+/**
+ * The headline: WASM/TS per configuration, both engines measured in this run, one after the
+ * other on the same machine.
+ */
+export function formatHeadline(configs: ConfigReport[]): string {
+  const rows: string[][] = [['WASM/TS (this run)', 'score+update', 'process()', 'score only', 'update only', 'attribution']];
   for (const c of configs) {
-    const r = c.reference;
-    if (!r) continue;
-    rows.push([
-      c.config.label,
-      int(r.java),
-      int(r.rust),
-      int(r.wasmScoreUpdate),
-      ratio(r.wasmOverJava),
-      ratio(r.wasmOverRust),
-      int(r.wasmProcess),
-      ratio(r.processOverJava),
-    ]);
+    if (!c.ratios) continue;
+    rows.push([c.config.label, ...MEASURES.map((m) => ratio(c.ratios![m]))]);
   }
   if (rows.length === 1) return '';
   const lines = pad(rows, (c) => c >= 1);
-  return [
-    'AWS reference, per-point score + update, points/s (randomcutforest-core 4.3.0 Java and the Rust crate,',
-    'on this kind of machine; published figures, not measured in this run):',
-    lines[0]!,
-    rule(lines[0]!),
-    ...lines.slice(1),
-  ].join('\n');
+  return [lines[0]!, rule(lines[0]!), ...lines.slice(1)].join('\n');
+}
+
+/** Figures from elsewhere: AWS's Java measured side by side on another day, and published figures. */
+export function formatReference(configs: ConfigReport[]): string {
+  const out: string[] = [];
+  const side: string[][] = [['config', 'Java 4.3.0', 'WASM', 'TS', 'WASM/Java', 'TS/Java', 'WASM/TS']];
+  for (const c of configs) {
+    const r = c.reference?.sideBySide;
+    if (r) side.push([c.config.label, int(r.java), int(r.wasm), int(r.ts), ratio(r.wasm / r.java), ratio(r.ts / r.java), ratio(r.wasm / r.ts)]);
+  }
+  if (side.length > 1) {
+    const lines = pad(side, (col) => col >= 1);
+    out.push(
+      `AWS Java side by side, measured on ${JAVA_SIDE_BY_SIDE.date}, NOT in this run (${JAVA_SIDE_BY_SIDE.conditions}):`,
+      'score + update, medians of interleaved rounds Java -> WASM -> TS, 20,000 warm-up + 100,000 timed points,',
+      'equal score sums; the ratios are of that session\'s figures (bench/NOTES.md, "Java side by side").',
+      lines[0]!,
+      rule(lines[0]!),
+      ...lines.slice(1),
+    );
+  }
+  const pub: string[][] = [['config', 'Java 4.3.0', 'Rust']];
+  for (const c of configs) {
+    const r = c.reference?.published;
+    if (r) pub.push([c.config.label, int(r.java), int(r.rust)]);
+  }
+  if (pub.length > 1) {
+    const lines = pad(pub, (col) => col >= 1);
+    if (out.length > 0) out.push('');
+    out.push('AWS published figures, score + update points/s (issue 4; another machine and day, not measured here):', lines[0]!, rule(lines[0]!), ...lines.slice(1));
+  }
+  return out.join('\n');
 }
 
 export function formatScale(s: ScaleResult): string {

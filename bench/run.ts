@@ -16,6 +16,7 @@ import { measureForestMemory, runScaleCheck, type ForestMemory, type ScaleResult
 import {
   completeConfig,
   formatHeader,
+  formatHeadline,
   formatReference,
   formatScale,
   formatSnapshots,
@@ -217,6 +218,7 @@ async function main(): Promise<void> {
   );
   const sections = [
     formatHeader(facts),
+    formatHeadline(configs),
     configs.length > 0 || pipeline ? formatTable(configs, pipeline, memorySettings) : '',
     formatReference(configs),
     scale ? formatScale(scale) : '',

@@ -11,7 +11,9 @@
  * waits for more bytes), so a slow live stream is not held back waiting for a full batch.
  */
 import { readFileSync } from 'node:fs';
-import { open, stat, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, open, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { resolveOptions, LIMITS, type ForestOptions } from '../forest/options.js';
@@ -201,6 +203,13 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
     throw error;
   }
   const mapping = settings.mapping;
+  if (values['state-every'] !== undefined && values.state === undefined) throw new UsageError('--state-every needs --state FILE (where the models are saved)');
+  if (values.explain === true && values.shape === 'flink') {
+    throw new UsageError('--explain adds "explanation", which --shape flink (time,value,score) leaves out; use --output-fields time,value,score,explanation');
+  }
+  if (values.explain === true && settings.outputFields !== undefined && !settings.outputFields.includes('explanation')) {
+    throw new UsageError('--explain adds "explanation", which --output-fields leaves out; add it to the list');
+  }
   return {
     input: positionals[0],
     format,
@@ -274,6 +283,20 @@ async function openInput(path: string | undefined, io: CliIo): Promise<{ source:
     return { source: handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES }), totalBytes: info.isFile() ? info.size : undefined };
   } catch (error) {
     throw new RunError(`cannot read ${JSON.stringify(path)}: ${describeFsError(error)}`);
+  }
+}
+
+/** Throws RunError unless `path` can be written (an existing file, or a new one in a writable directory). */
+async function checkWritable(path: string, what: string): Promise<void> {
+  try {
+    const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (info?.isDirectory() === true) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    await access(info !== undefined ? path : dirname(resolve(path)), fsConstants.W_OK);
+  } catch (error) {
+    throw new RunError(`cannot write ${what} ${JSON.stringify(path)}: ${describeFsError(error)}`);
   }
 }
 
@@ -364,6 +387,9 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
         throw new RunError(`cannot write dead letters to ${JSON.stringify(config.deadLetter)}: ${describeFsError(error)}`);
       }
     }
+    // Found now rather than after the whole input was scored.
+    if (config.state !== undefined) await checkWritable(config.state, 'the state file (--state)');
+    if (config.statsJson !== undefined && config.statsJson !== '-') await checkWritable(config.statsJson, 'the stats file (--stats-json)');
     const spec = { forest: config.forest, threshold: config.threshold, attribution: config.explain, keyed, maxKeys: config.maxKeys };
     if (config.state !== undefined) host = new InlineDetectorHost(await resumeModels(config, spec));
     else if (config.worker && WorkerDetectorHost.available) {
@@ -518,8 +544,11 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   const reportBad = async (line: number, reason: string, kind: string, raw: string | Uint8Array | undefined): Promise<void> => {
     stats.badRecords++;
     badByKind.set(kind, (badByKind.get(kind) ?? 0) + 1);
-    progress.clear();
-    stderr.write(`rcf-stream detect: line ${line}: ${reason}\n`);
+    if (stats.badRecords <= BAD_LINES_SHOWN) {
+      progress.clear();
+      stderr.write(`rcf-stream detect: line ${line}: ${reason}\n`);
+      if (stats.badRecords === BAD_LINES_SHOWN) stderr.write(`rcf-stream detect: further bad lines are counted, not shown${config.deadLetter !== undefined ? ' (all are in the --dead-letter file)' : ' (--dead-letter FILE keeps them all)'}\n`);
+    }
     if (deadLetters !== undefined && !deadLetters.write({ line, reason, kind, input: raw })) await deadLetters.drain();
   };
 
@@ -656,6 +685,11 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
 
   progress.clear();
   stderr.write(`${formatSummary(stats, keyed)}\n`);
+  // Nothing scored although lines came: most likely the options do not fit the input.
+  if (stats.records === 0 && stats.badRecords > 0 && exitCode === EXIT_OK) {
+    exitCode = EXIT_FAILURE;
+    stderr.write(`rcf-stream detect: no record could be scored: ${diagnose(config, stats)}\n`);
+  }
   if (config.statsJson !== undefined) {
     const json = `${JSON.stringify(stats)}\n`;
     if (config.statsJson === '-') stderr.write(json);
@@ -669,6 +703,23 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     }
   }
   return { exitCode, stats };
+}
+
+/** Bad lines printed one by one; beyond it they are counted (and dead-lettered). */
+const BAD_LINES_SHOWN = 20;
+
+/** What probably went wrong when every line was bad. */
+function diagnose(config: DetectConfig, s: DetectStats): string {
+  const [kind] = Object.entries(s.badRecordsByKind).sort((a, b) => b[1] - a[1])[0] ?? ['', 0];
+  const csvFile = /\.csv$/i.test(config.input ?? '');
+  if (kind === 'malformed JSON' && config.format === 'ndjson') return csvFile ? 'the input looks like CSV: add --format csv' : 'the lines are not JSON (for CSV input, add --format csv)';
+  if (kind === 'missing field') {
+    const m = config.mapping;
+    const names = [...m.fields, ...(m.timeField !== undefined ? [m.timeField] : []), ...(m.keyField !== undefined ? [m.keyField] : [])];
+    return `no line has all of the fields ${names.map((n) => JSON.stringify(n)).join(', ')}: check --fields${m.timeField !== undefined ? ', --time-field' : ''}${m.keyField !== undefined ? ', --key-field' : ''}`;
+  }
+  if (kind === 'not a number') return `the fields ${config.mapping.fields.map((n) => JSON.stringify(n)).join(', ')} are not numbers: check --fields`;
+  return `every line was rejected (mostly ${JSON.stringify(kind)}); see the reasons above`;
 }
 
 /** The final line on stderr. */

@@ -25,11 +25,11 @@ import {
   stringOption,
   type Parsed,
 } from './args.js';
-import { defaultCheckpointPath } from '../checkpoint/file-store.js';
 import { MODEL_SCOPES, type DetectionSettings } from '../detect/settings.js';
 import { DETECTION_OPTIONS, flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
 import { OptionError, describeOptionError } from '../util/option-error.js';
 import { parseHttpAddress, type HttpAddress } from '../http/address.js';
+import { defaultCheckpointPath } from '../checkpoint/file-store.js';
 
 export type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
 import type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';

@@ -9,7 +9,8 @@
  * The forest does not depend on the grader, so each series is run through the forest once
  * and its scores are graded with every setting of the grid.
  */
-import { loadKernel, type ForestOptions } from '../index.js';
+import { loadKernel } from '../forest/create.js';
+import type { ForestOptions } from '../forest/options.js';
 import { resolveOptions } from '../forest/options.js';
 import { QualityGrader, type QualityGraderOptions } from '../detect/quality-grader.js';
 import { loadNabCorpus, type NabSeries } from './nab-corpus.js';

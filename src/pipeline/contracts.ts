@@ -23,7 +23,7 @@ export interface PipelineRecord {
   partitionKey: string;
   data: Uint8Array;
   arrivalTime?: Date;
-  /** Set when the record looked like a KPL aggregate but did not decode: the KPL error. */
+  /** Why a KPL aggregate could not be split (its raw bytes are delivered as one record). */
   deaggregationError?: string;
 }
 

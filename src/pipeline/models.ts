@@ -17,10 +17,12 @@
 import { resolveOptions } from '../forest/options.js';
 import { snapshotDetector, restoreDetector } from '../detect/detector-snapshot.js';
 import { DetectionBatch, type GraderFactory, type RecordDetector } from '../detect/detector.js';
-import type { DetectionSettings, ModelScope } from '../detect/settings.js';
-import { createRecordDetector, type DetectorSpec } from '../detect/detector-host.js';
+import { createRecordDetector } from '../detect/detector-host.js';
 import { mulberry32 } from '../generate/temperature.js';
+import type { DetectionSettings, ModelScope } from '../detect/settings.js';
+import type { DetectorSpec } from '../detect/detector-host.js';
 import { ScopedModels } from './scoped-models.js';
+import { DETECTION_OPTIONS, spellOption } from '../detect/options.js';
 
 const MAGIC = Buffer.from('RCFSVC', 'latin1');
 const FORMAT = 1;
@@ -71,7 +73,7 @@ export interface RestoreModelOptions {
 /** The saved models are damaged: says where they came from and what is wrong. */
 export class ModelSnapshotCorruptError extends Error {
   override readonly name = 'ModelSnapshotCorruptError';
-  readonly code = 'MODEL_SNAPSHOT_CORRUPT';
+  readonly code = 'MODELS_CORRUPT';
 }
 
 /**
@@ -80,7 +82,7 @@ export class ModelSnapshotCorruptError extends Error {
  */
 export async function decodeModels(bytes: Uint8Array, options: RestoreModelOptions): Promise<RecordDetector> {
   const { format, header, body } = readEnvelope(bytes, options.source);
-  if (format !== FORMAT) throw new ModelSnapshotCorruptError(`${where(options.source)}checkpoint models have format ${format}; expected ${FORMAT} (one detector)`);
+  if (format !== FORMAT) throw new Error(`checkpoint models have format ${format}; expected ${FORMAT} (one detector)`);
   checkSettings(header, options.detect);
   return restore(body, options);
 }
@@ -91,13 +93,10 @@ interface Envelope {
   body: Buffer;
 }
 
-function where(source: string | undefined): string {
-  return source !== undefined ? `${source}: ` : '';
-}
-
-function readEnvelope(bytes: Uint8Array, source?: string): Envelope {
+function readEnvelope(bytes: Uint8Array, source: string | undefined): Envelope {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const corrupt = (what: string): ModelSnapshotCorruptError => new ModelSnapshotCorruptError(`${where(source)}checkpoint models ${what}`);
+  const where = source !== undefined ? `${source}: ` : '';
+  const corrupt = (what: string): ModelSnapshotCorruptError => new ModelSnapshotCorruptError(`${where}checkpoint models ${what}`);
   if (buf.length < MAGIC.length + 5 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt('are not an rcf-stream service snapshot');
   const format = buf.readUInt8(MAGIC.length);
   if (format !== FORMAT && format !== SCOPED_FORMAT) throw corrupt(`have format ${format}; this build reads ${FORMAT} and ${SCOPED_FORMAT}`);
@@ -107,9 +106,9 @@ function readEnvelope(bytes: Uint8Array, source?: string): Envelope {
   let header: Envelope['header'];
   try {
     header = JSON.parse(buf.subarray(MAGIC.length + 5, start).toString('utf8')) as Envelope['header'];
-  } catch (error) {
+  } catch (e) {
     // A raw SyntaxError ("Unexpected token") would not say which file or part is damaged.
-    throw corrupt(`are damaged: the settings header (${headerLength} bytes) is not valid JSON (${(error as Error).message})`);
+    throw corrupt(`are damaged: the settings header (${headerLength} bytes) is not valid JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || typeof header.settings !== 'object' || header.settings === null) {
     throw corrupt('are damaged: the settings header has no settings object');
@@ -122,10 +121,41 @@ function checkSettings(header: Envelope['header'], detect: DetectionSettings): v
   const wanted = modelFingerprint(detect);
   if (saved !== wanted) {
     throw new ModelMismatchError(
-      `the checkpoint's models were trained with other detection settings (${saved}; now ${wanted}).`,
+      `the checkpoint's models were trained with other detection settings (${describeDifferences(header.settings, JSON.parse(wanted) as unknown)}).`,
       'Run with the same settings, or with --reset-models to start new models from the saved positions.',
     );
   }
+}
+
+/** The settings that differ, by option: `--trees: saved 50, now 20`. */
+function describeDifferences(saved: unknown, wanted: unknown): string {
+  const flat = (v: unknown): Map<string, string> => {
+    const out = new Map<string, string>();
+    const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+    for (const [k, x] of Object.entries(o)) {
+      if (k === 'forest' && typeof x === 'object' && x !== null) for (const [fk, fx] of Object.entries(x)) out.set(fk, JSON.stringify(fx));
+      else out.set(k, JSON.stringify(x));
+    }
+    // The seed is stored as two 32-bit words; one name for both.
+    const hi = out.get('seedHi');
+    const lo = out.get('seedLo');
+    out.delete('seedHi');
+    out.delete('seedLo');
+    if (hi !== undefined && lo !== undefined) out.set('randomSeed', BigInt.asIntN(64, (BigInt(Number(hi)) << 32n) | BigInt(Number(lo) >>> 0)).toString());
+    return out;
+  };
+  const a = flat(saved);
+  const b = flat(wanted);
+  const parts: string[] = [];
+  const derived: string[] = [];
+  for (const key of new Set([...a.keys(), ...b.keys()])) {
+    if (a.get(key) === b.get(key)) continue;
+    // Options by their flag; derived values (dimensions follow --fields) only when nothing else explains it.
+    const flag = DETECTION_OPTIONS.some((o) => o.key === key) ? spellOption(key, 'flag') : undefined;
+    if (flag !== undefined) parts.push(`${flag}: saved ${a.get(key) ?? 'none'}, now ${b.get(key) ?? 'none'}`);
+    else derived.push(`${key}: saved ${a.get(key) ?? 'none'}, now ${b.get(key) ?? 'none'}`);
+  }
+  return (parts.length > 0 ? parts : derived).join('; ') || 'unknown differences';
 }
 
 function restore(bytes: Uint8Array, options: RestoreModelOptions): Promise<RecordDetector> {

@@ -145,11 +145,11 @@ export class AnomalyService {
   /** Every sink, in delivery order: output first, then dead letters, then notifications. */
   readonly #sinks: Sink[];
   readonly #store: CheckpointStore | undefined;
+  /** The store's model size limit and one full model's size: checked before output is written. */
+  readonly #modelBudget: { limit: number; perModel: number } | undefined;
   readonly #models: ScopedModels;
   readonly #processor: BatchProcessor;
   readonly #observer: PipelineObserver | undefined;
-  /** The store's model size limit and one full model's size: checked before output is written. */
-  readonly #modelBudget: { limit: number; perModel: number } | undefined;
   readonly #fingerprint: string;
   readonly #initial: Checkpoint | undefined;
 
@@ -167,6 +167,9 @@ export class AnomalyService {
   #stopping = false;
   /** The observer was told the stop began. */
   #toldStopping = false;
+  /** Resolves at stop() or a failure: waits on deliveries (which an outage can hold forever) race with it. */
+  readonly #stopped: Promise<void>;
+  #signalStop!: () => void;
   #stopReason = 'stop';
   /** Fatal: exit 1. */
   #failure: Error | undefined;
@@ -204,6 +207,7 @@ export class AnomalyService {
     modelBudget?: { limit: number; perModel: number } | undefined;
   }) {
     const { config } = parts;
+    this.#stopped = new Promise<void>((resolve) => (this.#signalStop = resolve));
     this.#config = config;
     this.#log = parts.log;
     this.#clients = parts.clients;
@@ -339,6 +343,7 @@ export class AnomalyService {
   stop(reason = 'stop'): void {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#signalStop();
     this.#stopReason = reason;
     this.#log.info('stopping', { reason });
     this.#tellStopping(reason);
@@ -380,7 +385,9 @@ export class AnomalyService {
       for await (const batch of this.#source.start(this.#initial)) {
         this.#inHand++;
         try {
-          if (this.#gate !== undefined) await this.#gate;
+          while (this.#gate !== undefined && !this.#stopping) await Promise.race([this.#gate, this.#stopped]);
+          // A stop while a checkpoint holds scoring: this batch is not scored (its position is not saved).
+          if (this.#stopping && this.#gate !== undefined) break;
           if (this.#failure !== undefined || this.#deliveryFailed) break;
           if (batch.records.length > 0) this.#lastActivity = Date.now();
           await this.#processor.prepare(batch.shardId);
@@ -398,7 +405,7 @@ export class AnomalyService {
         } finally {
           this.#inHand--;
         }
-        while (this.#pending.length >= MAX_PENDING_DELIVERIES) await this.#pending[0];
+        while (this.#pending.length >= MAX_PENDING_DELIVERIES && !this.#stopping) await Promise.race([this.#pending[0], this.#stopped]);
         if (this.#sinceCheckpoint >= this.#config.checkpointRecords) void this.#checkpoint('records');
         if (this.#stopping) break;
       }
@@ -442,7 +449,6 @@ export class AnomalyService {
     if (budget === undefined || this.#models.size * budget.perModel <= budget.limit) return false;
     const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
     this.#storeFailed = true;
-    this.#deliveryFailed = true; // the models learned this batch, whose output is never written
     this.#fail(
       new ServiceFailure(
         `the models would take about ${mb(this.#models.size * budget.perModel)} at the next checkpoint (${this.#models.size} models of about ` +
@@ -461,6 +467,7 @@ export class AnomalyService {
     }
     this.#stopping = true;
     this.#tellStopping(errorMessage(this.#failure));
+    this.#signalStop();
     void this.#source.stop();
   }
 
@@ -483,8 +490,7 @@ export class AnomalyService {
     for (let n = before + 1; n <= bad; n++) {
       if (n <= BAD_RECORD_LOG_LIMIT || n % BAD_RECORD_LOG_EVERY === 0) {
         const letter = scored.deadLetters[n - before - 1]!.letter;
-        // Reasons may quote record content (a value, a JSON parse message): logged only at debug level;
-        // the dead letter has the whole record anyway.
+        // Reasons may quote record content: logged only at debug level; the dead letter has the whole record.
         this.#log.warn('bad record', { recordId: letter.source, kind: letter.kind, total: n });
         this.#log.debug('bad record reason', { recordId: letter.source, reason: letter.reason });
       }

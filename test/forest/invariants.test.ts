@@ -12,6 +12,8 @@ const CASES: Array<{ name: string; options: ForestOptions; stream: (r: () => num
   { name: 'S 64, 3-D, many evictions', options: { dimensions: 3, numberOfTrees: 20, sampleSize: 64, randomSeed: 5 }, stream: (r) => [r() * 10, r() * 10 - 5, r()] },
   { name: 'duplicates on a coarse grid', options: { dimensions: 1, numberOfTrees: 30, sampleSize: 64, randomSeed: 13 }, stream: (r) => [Math.round(r() * 8) / 2] },
   { name: 'shingle 4 with level shifts', options: { dimensions: 1, shingleSize: 4, numberOfTrees: 10, sampleSize: 128, randomSeed: -3 }, stream: (r, i) => [(i % 700 < 350 ? 0 : 100) + r()] },
+  // 10 dimensions: cached range sums, the kernel's vector passes and their scalar tail.
+  { name: 'wide: 5-D shingle 2, S 64', options: { dimensions: 5, shingleSize: 2, numberOfTrees: 8, sampleSize: 64, randomSeed: 21 }, stream: (r, i) => [r() * 10, r() - 0.5, i % 50 === 0 ? 40 : r(), Math.floor(r() * 4), r() * 1e-3] },
   { name: 'uniform reservoir (timeDecay 0), 2-D shingle 3', options: { dimensions: 2, shingleSize: 3, numberOfTrees: 8, sampleSize: 32, timeDecay: 0, randomSeed: 99 }, stream: (r) => [r(), Math.floor(r() * 3)] },
 ];
 
@@ -46,5 +48,15 @@ describe('invariant checkers detect corruption', () => {
     tree.box[2 * tree.root + 1]! -= 1;
     model.store.refCount[tree.leafPoint[0]!]! += 1;
     expect(checkInvariants(model).join('\n')).toMatch(/refCount/);
+  });
+
+  it('the TS checker reports a stale cached range sum (D >= 8)', async () => {
+    const forest = await createForest({ dimensions: 4, shingleSize: 2, numberOfTrees: 2, sampleSize: 16, randomSeed: 1, engine: 'ts' });
+    for (let i = 0; i < 100; i++) forest.update([i % 17, i % 5, (i * 7) % 11, 1]);
+    const model = (forest.engineInstance as TsEngine).model;
+    expect(checkInvariants(model)).toEqual([]);
+    const tree = model.trees[0]!;
+    tree.boxRange[tree.root]! += 1e-9;
+    expect(checkInvariants(model).join('\n')).toMatch(/cached range sum is stale/);
   });
 });

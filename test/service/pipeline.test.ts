@@ -291,7 +291,8 @@ describe('rcf-stream run against kinesalite', () => {
       '--sns-rate', '1000', '--checkpoint', `file:${ckpt}`, '--checkpoint-interval', '0.1', '--shutdown-timeout', '1', '--time-field', 'time',
       '--get-records-limit', '500',
     ]);
-    await waitFor(() => service.stats().anomalies > 0 && (service.stats().sns?.retries ?? 0) > 3, 20_000, 'an anomaly waiting for SNS');
+    // Reading pauses once 4 scored batches of 500 wait for delivery: the stop must not wait on them.
+    await waitFor(() => service.stats().recordsScored >= 2000 && (service.stats().sns?.retries ?? 0) > 3, 20_000, 'deliveries held by SNS');
     service.stop('test');
     const r = await service.done;
     expect(r.exitCode).toBe(1);

@@ -1,5 +1,5 @@
 import type { RandomCutForest } from './random-cut-forest.js';
-import { NONE } from './random-cut-tree.js';
+import { NONE, WIDE } from './random-cut-tree.js';
 
 /**
  * Structural invariants of a forest, for tests: exact boxes, cuts that separate children,
@@ -53,6 +53,12 @@ export function checkInvariants(forest: RandomCutForest): string[] {
           errors.push(`tree ${t}: node ${c} box is not the union of its children's boxes`);
           break;
         }
+      }
+      if (D >= WIDE) {
+        // The cached range sum: the score ascent's denominator, summed in dimension order.
+        let range = 0;
+        for (let k = 0; k < D; k++) range += Math.fround(tree.box[(2 * c + 1) * D + k]! - tree.box[2 * c * D + k]!);
+        if (tree.boxRange[c] !== range) errors.push(`tree ${t}: node ${c} cached range sum is stale`);
       }
       stack.push(l, r);
     }

@@ -2,7 +2,7 @@ import { JavaRandom } from './java-random.js';
 import { lnTable } from './ln.js';
 import { PointStore } from './point-store.js';
 import { RandomCutTree } from './random-cut-tree.js';
-import { Sampler } from './sampler.js';
+import { RejectionBound, Sampler } from './sampler.js';
 import type { ForestConfig } from '../../forest/options.js';
 
 /**
@@ -22,6 +22,7 @@ export class RandomCutForest {
   private readonly candidate: Float32Array;
   private readonly ln: Float64Array;
   private readonly rng = new JavaRandom();
+  private readonly bound = new RejectionBound();
   // Attribution scratch
   private readonly treeHigh: Float64Array;
   private readonly treeLow: Float64Array;
@@ -119,9 +120,11 @@ export class RandomCutForest {
     const store = this.store;
     const point = store.add(c, 0);
     const lambda = this.config.timeDecay;
+    const bound = this.bound;
+    bound.prepare(seq, lambda);
     for (let t = 0; t < this.trees.length; t++) {
       const sampler = this.samplers[t]!;
-      if (!sampler.decide(seq, lambda)) continue;
+      if (!sampler.decide(seq, lambda, bound)) continue;
       const tree = this.trees[t]!;
       if (sampler.evictedRef >= 0) tree.delete(sampler.evictedRef);
       sampler.push(sampler.acceptedWeight, tree.insert(point));
@@ -134,6 +137,7 @@ export class RandomCutForest {
     let bytes = this.store.coords.byteLength + this.store.refCount.byteLength;
     for (const t of this.trees) {
       bytes += t.node.byteLength + t.cutDim.byteLength + t.box.byteLength + t.leafPoint.byteLength + t.leafMass.byteLength;
+      bytes += t.boxRange.byteLength + t.outside.byteLength;
     }
     for (const s of this.samplers) bytes += s.weight.byteLength + s.ref.byteLength;
     return bytes;

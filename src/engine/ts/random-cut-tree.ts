@@ -17,6 +17,19 @@ function nextDown(x: number): number {
 }
 
 /**
+ * From this many dimensions on, trees cache each box's range sum and the score ascent visits
+ * only the coordinates outside each box (the kernel's WIDE).
+ */
+export const WIDE = 8;
+
+/** Where the touch loads' sum goes, so that they are not dropped. */
+const touchSink = { value: 0 };
+
+/** 1/(j+1) for tree depths: the same values as the division, one load instead. */
+const INVERSE_DEPTH = new Float64Array(4097);
+for (let j = 0; j < 4097; j++) INVERSE_DEPTH[j] = 1.0 / (j + 1);
+
+/**
  * A random cut tree (rcf-algorithm.md §6): struct-of-arrays internal nodes with cached
  * bounding boxes, leaves that reference points in the forest's PointStore, index free
  * lists, and no parent pointers (a root-to-leaf path is kept while walking instead).
@@ -34,6 +47,15 @@ export class RandomCutTree {
   readonly cutDim: Uint16Array;
   /** Bounding box of node n at [2Dn]: D minima, then D maxima. */
   readonly box: Float32Array;
+  /**
+   * D >= WIDE: per node, the f64 sum over d (in dimension order) of fround(max - min), kept
+   * with the box, so the score ascent visits only the coordinates where q lies outside.
+   */
+  readonly boxRange: Float64Array;
+  /** Scratch: dimensions where q is still outside the current ancestor's box (D >= WIDE). */
+  readonly outside: Int32Array;
+  /** Set by randomCut: the box holds p. */
+  private boxHoldsPoint = false;
   readonly leafPoint: Int32Array; // doubles as the free-list link of a free leaf
   readonly leafMass: Int32Array;
   root = NONE;
@@ -55,6 +77,8 @@ export class RandomCutTree {
     this.nodeF32 = new Float32Array(this.node.buffer);
     this.cutDim = new Uint16Array(nodes);
     this.box = new Float32Array(2 * nodes * dimensions);
+    this.boxRange = new Float64Array(dimensions >= WIDE ? nodes : 0);
+    this.outside = new Int32Array(dimensions >= WIDE ? dimensions : 0);
     this.leafPoint = new Int32Array(capacity);
     this.leafMass = new Int32Array(capacity);
     for (let i = 0; i < nodes; i++) this.node[(i << 1) + 1] = i + 1 < nodes ? i + 1 : -1;
@@ -159,6 +183,16 @@ export class RandomCutTree {
     const nodes = this.node;
     const cuts = this.nodeF32;
     const dims = this.cutDim;
+    if (this.dimensions === 1) {
+      const x = q[qo]!;
+      while (node >= 0) {
+        path[depth++] = node;
+        const children = nodes[(node << 1) + 1]!;
+        node = x > cuts[node << 1]! ? children >> 16 : (children << 16) >> 16;
+      }
+      path[depth] = node;
+      return depth;
+    }
     while (node >= 0) {
       path[depth++] = node;
       const children = nodes[(node << 1) + 1]!;
@@ -223,7 +257,7 @@ export class RandomCutTree {
         cutD = d;
         cutV = v;
       }
-      if (level === 0 || this.contains(code, coords, po)) break;
+      if (level === 0 || this.boxHoldsPoint) break;
     }
 
     // Splice a new internal node above the chosen subtree.
@@ -235,13 +269,22 @@ export class RandomCutTree {
     if (coords[po + cutD]! <= cutV) this.setChildren(node, ~leafNew, sub);
     else this.setChildren(node, sub, ~leafNew);
     const base = 2 * node * D;
+    const box = this.box;
+    const sa = sub < 0 ? coords : box;
+    const sl = sub < 0 ? this.leafPoint[~sub]! * D : 2 * sub * D;
+    const sh = sub < 0 ? sl : sl + D;
+    let range = 0;
     for (let d = 0; d < D; d++) {
       const x = coords[po + d]!;
-      const lo = this.min(sub, d);
-      const hi = this.max(sub, d);
-      this.box[base + d] = x < lo ? x : lo;
-      this.box[base + D + d] = x > hi ? x : hi;
+      const lo = sa[sl + d]!;
+      const hi = sa[sh + d]!;
+      const a = x < lo ? x : lo;
+      const b = x > hi ? x : hi;
+      box[base + d] = a;
+      box[base + D + d] = b;
+      range += Math.fround(b - a);
     }
+    if (D >= WIDE) this.boxRange[node] = range;
     if (cutLevel === 0) {
       this.root = node;
     } else {
@@ -259,23 +302,33 @@ export class RandomCutTree {
   private chosenDim = 0;
   private chosenValue = 0;
 
-  /** randomCut(r, p, X) of §6.3 step 4 with X the box of `code`; sets chosenDim/Value. */
+  /**
+   * randomCut(r, p, X) of §6.3 step 4 with X the box of `code`; sets chosenDim/Value, and
+   * boxHoldsPoint (X contains p), which the first pass finds for free.
+   */
   private randomCut(r: number, p: Float32Array, po: number, code: number): void {
     const D = this.dimensions;
+    // The box's minima at arr[lo0..] and maxima at arr[hi0..]: a leaf's box is its point.
+    const arr = code < 0 ? this.store.coords : this.box;
+    const lo0 = code < 0 ? this.leafPoint[~code]! * D : 2 * code * D;
+    const hi0 = code < 0 ? lo0 : lo0 + D;
     let total = 0;
+    let inside = true;
     for (let d = 0; d < D; d++) {
       const x = p[po + d]!;
-      const a = this.min(code, d);
-      const b = this.max(code, d);
+      const a = arr[lo0 + d]!;
+      const b = arr[hi0 + d]!;
+      if (x < a || x > b) inside = false;
       const lo = x < a ? x : a;
       const hi = x > b ? x : b;
       total += Math.fround(hi - lo);
     }
+    this.boxHoldsPoint = inside;
     let t = r * total;
     for (let d = 0; d < D; d++) {
       const x = p[po + d]!;
-      const a = this.min(code, d);
-      const b = this.max(code, d);
+      const a = arr[lo0 + d]!;
+      const b = arr[hi0 + d]!;
       const lo = x < a ? x : a;
       const hi = x > b ? x : b;
       const g = Math.fround(hi - lo);
@@ -315,31 +368,30 @@ export class RandomCutTree {
     throw new Error('RandomCutTree: no dimension to cut (internal invariant broken)');
   }
 
-  private contains(code: number, p: Float32Array, po: number): boolean {
-    for (let d = 0; d < this.dimensions; d++) {
-      const x = p[po + d]!;
-      if (x < this.min(code, d) || x > this.max(code, d)) return false;
-    }
-    return true;
-  }
-
   /** box ← box ∪ {p}; false when the box already contained p. */
   private extendBox(node: number, p: Float32Array, po: number): boolean {
     const D = this.dimensions;
     const base = 2 * node * D;
     const box = this.box;
     let changed = false;
+    let range = 0;
     for (let d = 0; d < D; d++) {
       const x = p[po + d]!;
-      if (x < box[base + d]!) {
+      let a = box[base + d]!;
+      let b = box[base + D + d]!;
+      if (x < a) {
+        a = x;
         box[base + d] = x;
         changed = true;
       }
-      if (x > box[base + D + d]!) {
+      if (x > b) {
+        b = x;
         box[base + D + d] = x;
         changed = true;
       }
+      range += Math.fround(b - a);
     }
+    if (D >= WIDE) this.boxRange[node] = range;
     return changed;
   }
 
@@ -349,23 +401,34 @@ export class RandomCutTree {
     const base = 2 * node * D;
     const l = this.left(node);
     const r = this.right(node);
+    const box = this.box;
+    const coords = this.store.coords;
+    const la = l < 0 ? coords : box;
+    const ll = l < 0 ? this.leafPoint[~l]! * D : 2 * l * D;
+    const lh = l < 0 ? ll : ll + D;
+    const ra = r < 0 ? coords : box;
+    const rl = r < 0 ? this.leafPoint[~r]! * D : 2 * r * D;
+    const rh = r < 0 ? rl : rl + D;
     let changed = false;
+    let range = 0;
     for (let d = 0; d < D; d++) {
-      const a = this.min(l, d);
-      const b = this.min(r, d);
+      const a = la[ll + d]!;
+      const b = ra[rl + d]!;
       const lo = a < b ? a : b;
-      const c = this.max(l, d);
-      const e = this.max(r, d);
+      const c = la[lh + d]!;
+      const e = ra[rh + d]!;
       const hi = c > e ? c : e;
-      if (lo !== this.box[base + d]) {
-        this.box[base + d] = lo;
+      range += Math.fround(hi - lo);
+      if (lo !== box[base + d]) {
+        box[base + d] = lo;
         changed = true;
       }
-      if (hi !== this.box[base + D + d]) {
-        this.box[base + D + d] = hi;
+      if (hi !== box[base + D + d]) {
+        box[base + D + d] = hi;
         changed = true;
       }
     }
+    if (D >= WIDE) this.boxRange[node] = range;
     return changed;
   }
 
@@ -397,6 +460,21 @@ export class RandomCutTree {
     }
   }
 
+  /**
+   * One load per cache line of the boxes of path[h-12..h) (deepest first): independent loads
+   * overlap their misses, and the ascent that follows finds its boxes in cache.
+   */
+  private touch(path: Int32Array, h: number): void {
+    const box = this.box;
+    const span = 2 * this.dimensions;
+    let sink = 0;
+    for (let j = h - 1, stop = Math.max(0, h - 12); j >= stop; j--) {
+      const b0 = path[j]! * span;
+      for (let k = 0; k < span; k += 16) sink += box[b0 + k]!;
+    }
+    touchSink.value += sink;
+  }
+
   /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
   score(q: Float32Array, qo: number, mass: number, ln: Float64Array): number {
     return this.scoreAlong(this.path, this.lookup(q, qo), q, qo, mass, ln);
@@ -410,8 +488,24 @@ export class RandomCutTree {
     if (this.store.equals(this.leafPoint[leaf]!, q, qo)) {
       const m = this.leafMass[leaf]!;
       s = (1.0 - m / (2.0 * mass)) * (1.0 / (h + ln[m + 1]! / LN2));
-    } else {
-      s = 1.0 / (h + 1);
+    } else if (D === 1) {
+      // The same arithmetic as below with the one-coordinate loops unrolled away.
+      s = INVERSE_DEPTH[h]!;
+      const box = this.box;
+      const x = q[qo]!;
+      for (let j = h - 1; j >= 0; j--) {
+        const base = path[j]! << 1;
+        const lo = box[base]!;
+        const hi = box[base + 1]!;
+        const gb = Math.fround(lo - x);
+        const ga = Math.fround(x - hi);
+        const out = (ga > 0 ? ga : 0) + (gb > 0 ? gb : 0);
+        if (out === 0) break;
+        const pr = out / (Math.fround(hi - lo) + out);
+        s = pr * INVERSE_DEPTH[j]! + (1.0 - pr) * s;
+      }
+    } else if (D < WIDE) {
+      s = INVERSE_DEPTH[h]!;
       const box = this.box;
       for (let j = h - 1; j >= 0; j--) {
         const base = 2 * path[j]! * D;
@@ -432,7 +526,64 @@ export class RandomCutTree {
         const out = above + below;
         if (out === 0) break;
         const pr = out / (range + out);
-        s = pr * (1.0 / (j + 1)) + (1.0 - pr) * s;
+        s = pr * INVERSE_DEPTH[j]! + (1.0 - pr) * s;
+      }
+    } else {
+      // Ancestors' boxes nest, so once q[d] lies inside one it lies inside all above: the
+      // below/above sums need only the dimensions still outside (the skipped terms are +0),
+      // and the range sum comes from the cache.
+      s = INVERSE_DEPTH[h]!;
+      const box = this.box;
+      const outside = this.outside;
+      const ranges = this.boxRange;
+      this.touch(path, h);
+      let n = D;
+      for (let j = h - 1; j >= 0; j--) {
+        const node = path[j]!;
+        const base = 2 * node * D;
+        const top = base + D;
+        let below = 0;
+        let above = 0;
+        let m = 0;
+        // fround(lo - x) > 0 exactly when lo > x (an f32 difference of unequal values is never
+        // 0), so the differences are computed only for coordinates outside.
+        if (j === h - 1) {
+          for (let d = 0; d < D; d++) {
+            const x = q[qo + d]!;
+            const lo = box[base + d]!;
+            if (lo > x) {
+              below += Math.fround(lo - x);
+              outside[m++] = d;
+            } else {
+              const hi = box[top + d]!;
+              if (x > hi) {
+                above += Math.fround(x - hi);
+                outside[m++] = d;
+              }
+            }
+          }
+        } else {
+          for (let k = 0; k < n; k++) {
+            const d = outside[k]!;
+            const x = q[qo + d]!;
+            const lo = box[base + d]!;
+            if (lo > x) {
+              below += Math.fround(lo - x);
+              outside[m++] = d;
+            } else {
+              const hi = box[top + d]!;
+              if (x > hi) {
+                above += Math.fround(x - hi);
+                outside[m++] = d;
+              }
+            }
+          }
+        }
+        n = m;
+        const out = above + below;
+        if (out === 0) break;
+        const pr = out / (ranges[node]! + out);
+        s = pr * INVERSE_DEPTH[j]! + (1.0 - pr) * s;
       }
     }
     return (s * ln[mass + 1]!) / LN2;
