@@ -21,6 +21,7 @@ import { deaggregate, isAggregated } from '../aws/kpl.js';
 import { errorMessage } from '../aws/retry.js';
 import { loadKernel } from '../engine/wasm/wasm-engine.js';
 import { createLogger, type ServiceLogger } from '../service/logger.js';
+import { emfLines } from '../metrics/emf.js';
 import { loadLambdaConfig, type LambdaConfig } from './config.js';
 import type { ShardPipeline } from '../pipeline/shard-pipeline.js';
 import { ShardBatchProcessor, type ShardBatchResult } from './shard-batch.js';
@@ -36,6 +37,11 @@ export interface LambdaRuntimeOptions {
   stdout?: Writable;
   /** Logs (one JSON line per batch) and dead letters without a dead-letter stream. */
   stderr?: Writable;
+  /**
+   * CloudWatch Embedded Metric Format lines, one set per shard batch. Default: stdout inside
+   * Lambda (where the log turns them into metrics), none elsewhere.
+   */
+  metrics?: Writable;
 }
 
 /** What a container builds once. */
@@ -44,6 +50,8 @@ export interface LambdaRuntime {
   processor: ShardBatchProcessor;
   store: ShardStateStore<ShardPipeline>;
   log: ServiceLogger;
+  /** Where the CloudWatch Embedded Metric Format lines go (the function's log), if anywhere. */
+  metrics: Writable | undefined;
   close(): void;
 }
 
@@ -66,6 +74,7 @@ export async function createRuntime(options: LambdaRuntimeOptions = {}): Promise
     processor,
     store,
     log,
+    metrics: options.metrics ?? (process.env['AWS_LAMBDA_FUNCTION_NAME'] !== undefined ? process.stdout : undefined),
     close: () => {
       store.close();
       kinesis.destroy();
@@ -121,6 +130,21 @@ function groupByShard(event: KinesisStreamEvent): ShardGroup[] {
   return [...groups.values()];
 }
 
+/**
+ * The batch's counters as CloudWatch EMF lines (metrics from the log, no PutMetricData call),
+ * per function and stream: what this invocation did, so CloudWatch's sums are totals.
+ */
+function writeMetrics(rt: LambdaRuntime, g: ShardGroup, result: ShardBatchResult): void {
+  if (rt.metrics === undefined) return;
+  const s = result.stats;
+  const dimensions = { FunctionName: process.env['AWS_LAMBDA_FUNCTION_NAME'] ?? 'rcf-stream', Stream: g.stream };
+  const lines = emfLines(
+    { recordsRead: s.records, recordsScored: s.scored, anomalies: s.anomalies, badRecords: s.deadLetters, outputRecords: s.outputs, sns: { published: s.notifications, suppressed: 0, dropped: 0, failed: 0, summariesQueued: 0 } },
+    { timestamp: Date.now(), dimensions },
+  );
+  for (const l of lines) rt.metrics.write(`${l}\n`);
+}
+
 /** A handler over its own runtime, built on the first invocation. */
 export function createHandler(options: LambdaRuntimeOptions = {}): {
   (event: KinesisStreamEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>): Promise<KinesisStreamBatchResponse>;
@@ -144,6 +168,7 @@ export function createHandler(options: LambdaRuntimeOptions = {}): {
       const result: ShardBatchResult = await rt.processor.process({ ...g, ...(deadline !== undefined ? { deadline } : {}) });
       if (result.failedAt !== undefined) batchItemFailures.push({ itemIdentifier: result.failedAt });
       rt.log.info('batch', { stream: g.stream, shard: g.shardId, failedAt: result.failedAt, reason: result.reason, ...result.stats });
+      writeMetrics(rt, g, result);
     }
     return { batchItemFailures };
   };

@@ -9,7 +9,7 @@ import { LiveServer } from '../../src/http/live-server.js';
 import { parseHttpAddress } from '../../src/http/address.js';
 import { DetectionBatch } from '../../src/detect/detector.js';
 import type { BatchScoredEvent, PipelineStats } from '../../src/pipeline/contracts.js';
-import { loadServiceConfig } from '../../src/cli/run-config.js';
+import { loadServiceConfig } from '../../src/service/run-config.js';
 import { waitFor } from '../support/local-aws.js';
 import { parsePrometheus, sample } from '../support/prometheus.js';
 

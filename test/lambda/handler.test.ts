@@ -200,6 +200,43 @@ describe.skipIf(motoMissing !== undefined)('Lambda handler (in-process)', () => 
     }
   });
 
+  it('writes one CloudWatch EMF line per shard batch with what that invocation did', async () => {
+    const bodies = ['{"time":1,"value":30.1}', 'not json', '{"time":2,"value":30.2}', '{"time":3}'];
+    await createStream(kinesis, 'emf-in', 1);
+    await putRaw(kinesis, 'emf-in', bodies.map((data) => ({ data, partitionKey: 'p' })));
+    const [shard] = await readShards(kinesis, 'emf-in');
+    const arn = (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'emf-in' }))).StreamDescriptionSummary!.StreamARN!;
+    let metrics = '';
+    const sink = (): Writable => new Writable({ write: (_c: Buffer, _e, cb) => cb() });
+    const handler = createHandler({
+      env: { RCF_REGION: 'us-east-1', RCF_CHECKPOINT: `s3:${BUCKET}/emf`, RCF_EMIT: 'all', RCF_TIME_FIELD: 'time', RCF_LOG_LEVEL: 'error', AWS_ENDPOINT_URL_S3: moto.endpoint },
+      awsOverrides: { credentials: { ...LOCAL_CREDENTIALS } },
+      stdout: sink(),
+      stderr: sink(),
+      metrics: new Writable({ write: (c: Buffer, _e, cb) => ((metrics += c.toString()), cb()) }),
+    });
+    try {
+      expect((await handler(kinesisEvent(arn, shard!.shardId, shard!.records.slice(0, 2)))).batchItemFailures).toEqual([]);
+      // The replay of the first two is skipped: the second invocation scores only the last two.
+      expect((await handler(kinesisEvent(arn, shard!.shardId, shard!.records))).batchItemFailures).toEqual([]);
+      const lines = metrics.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown> & { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] } });
+      expect(lines).toHaveLength(2);
+      for (const l of lines) {
+        const d = l._aws.CloudWatchMetrics[0]!;
+        expect(d.Namespace).toBe('rcf-stream');
+        expect(d.Dimensions).toEqual([['FunctionName', 'Stream']]);
+        expect(l['Stream']).toBe('emf-in');
+        for (const m of d.Metrics) expect(typeof l[m.Name]).toBe('number');
+      }
+      expect(lines.map((l) => [l['RecordsRead'], l['RecordsScored'], l['BadRecords'], l['OutputRecords']])).toEqual([
+        [2, 1, 1, 1],
+        [4, 1, 1, 1],
+      ]);
+    } finally {
+      (await handler.runtime()).close();
+    }
+  });
+
   it('lets only one of two writers that read the same state save it, and keeps the saver\'s warm value', async () => {
     const config = await loadLambdaConfig({ RCF_CHECKPOINT: `s3:${BUCKET}/conflict` });
     const disposed: string[] = [];
