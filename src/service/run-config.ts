@@ -289,6 +289,11 @@ export function parseCheckpointSpec(text: string): CheckpointSpec {
   const m = /^(file|dynamodb|s3):(.*)$/.exec(t);
   if (m === null) {
     if (t === '') throw new UsageError('--checkpoint must not be empty');
+    // "dynamo:tbl/app" is a typo of a scheme far more often than a file name: refuse it.
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]+):/.exec(t);
+    if (scheme !== null) {
+      throw new UsageError(`--checkpoint: unknown checkpoint scheme "${scheme[1]}:"; use file:, dynamodb:, s3: or none (a file path with a colon is written file:${t})`);
+    }
     return { kind: 'file', path: t };
   }
   const [, scheme, rest] = m as unknown as [string, string, string];

@@ -119,6 +119,11 @@ describe('run configuration', () => {
     expect(() => parseCheckpointSpec('dynamodb:table')).toThrow(/dynamodb:TABLE\/APP/);
     expect(() => parseCheckpointSpec('dynamodb:a/b/c')).toThrow(/dynamodb:TABLE\/APP/);
     expect(() => parseCheckpointSpec('s3:bucket/')).toThrow(/s3:BUCKET/);
+    // A typo of a scheme is an error, not a local file named after it; a path with a colon says file:.
+    expect(() => parseCheckpointSpec('dynamo:tbl/app')).toThrow(/unknown checkpoint scheme "dynamo:".*file:, dynamodb:, s3: or none.*file:dynamo:tbl\/app/);
+    expect(() => parseCheckpointSpec('S3:bucket/app')).toThrow(/unknown checkpoint scheme "S3:"/);
+    expect(parseCheckpointSpec('file:dynamo:tbl/app')).toEqual({ kind: 'file', path: 'dynamo:tbl/app' });
+    expect(parseCheckpointSpec('./a:b.ckpt')).toEqual({ kind: 'file', path: './a:b.ckpt' });
     expect(parsePartitionKeySpec('id')).toEqual({ kind: 'id' });
     expect(() => parsePartitionKeySpec('random')).toThrow(/key, id, input or field:NAME/);
   });
