@@ -204,12 +204,6 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
   }
   const mapping = settings.mapping;
   if (values['state-every'] !== undefined && values.state === undefined) throw new UsageError('--state-every needs --state FILE (where the models are saved)');
-  if (values.explain === true && values.shape === 'flink') {
-    throw new UsageError('--explain adds "explanation", which --shape flink (time,value,score) leaves out; use --output-fields time,value,score,explanation');
-  }
-  if (values.explain === true && settings.outputFields !== undefined && !settings.outputFields.includes('explanation')) {
-    throw new UsageError('--explain adds "explanation", which --output-fields leaves out; add it to the list');
-  }
   return {
     input: positionals[0],
     format,

@@ -133,6 +133,8 @@ describe('run configuration', () => {
     expect(await usage(['--input-stream', 'in', '--trees', '0'])).toMatch(/--trees must be between 1 and 1000/);
     expect(await usage(['--input-stream', 'in', '--threshold', 'high'])).toMatch(/--threshold must be a number or "auto"/);
     expect(await usage(['--input-stream', 'in', '--emit', 'some'])).toMatch(/--emit must be "anomalies" or "all"/);
+    // As detect does: an explanation the output shape drops is refused, not computed and lost.
+    expect(await usage(['--input-stream', 'in', '--explain', '--shape', 'flink'])).toMatch(/--explain adds "explanation", which --shape flink/);
     expect(await usage(['--input-stream', 'in', '--start-position', 'AT_TIMESTAMP'])).toMatch(/needs --start-timestamp/);
     expect(await usage(['--input-stream', 'in', '--start-position', 'EARLIEST'])).toMatch(/--start-position must be/);
     expect(await usage(['--input-stream', 'in', '--kinesis-endpoint', 'localhost:4567'])).toMatch(/--kinesis-endpoint must be an http\(s\) URL/);
