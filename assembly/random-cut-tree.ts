@@ -21,10 +21,13 @@ export const NONE: i32 = 0x7fffffff;
  * the same additions as the scalar loop makes.
  */
 @inline function addLanes(acc: f64, w: v128): f64 {
-  acc += <f64>f32x4.extract_lane(w, 0);
-  acc += <f64>f32x4.extract_lane(w, 1);
-  acc += <f64>f32x4.extract_lane(w, 2);
-  return acc + <f64>f32x4.extract_lane(w, 3);
+  // Widened two lanes at a time (the same f64 values as four scalar conversions).
+  const lo = f64x2.promote_low_f32x4(w);
+  const hi = f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 2, 3));
+  acc += f64x2.extract_lane(lo, 0);
+  acc += f64x2.extract_lane(lo, 1);
+  acc += f64x2.extract_lane(hi, 0);
+  return acc + f64x2.extract_lane(hi, 1);
 }
 
 /** addLanes over lanes 0..2 only. */
