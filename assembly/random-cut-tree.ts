@@ -21,10 +21,13 @@ export const NONE: i32 = 0x7fffffff;
  * the same additions as the scalar loop makes.
  */
 @inline function addLanes(acc: f64, w: v128): f64 {
-  acc += <f64>f32x4.extract_lane(w, 0);
-  acc += <f64>f32x4.extract_lane(w, 1);
-  acc += <f64>f32x4.extract_lane(w, 2);
-  return acc + <f64>f32x4.extract_lane(w, 3);
+  // Widened two lanes at a time (the same f64 values as four scalar conversions).
+  const lo = f64x2.promote_low_f32x4(w);
+  const hi = f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 2, 3));
+  acc += f64x2.extract_lane(lo, 0);
+  acc += f64x2.extract_lane(lo, 1);
+  acc += f64x2.extract_lane(hi, 0);
+  return acc + f64x2.extract_lane(hi, 1);
 }
 
 /** addLanes over lanes 0..2 only. */
@@ -168,7 +171,7 @@ export class RandomCutTree {
    * only the coordinates where q lies outside the box. Empty for narrower points.
    */
   readonly boxRange: StaticArray<f64>;
-  /** Scratch: the 4-coordinate groups where q is still outside the current ancestor's box (D >= WIDE). */
+  /** Scratch (D >= WIDE): the score ascent's list of 4-coordinate groups still outside the current ancestor's box; during an insert, the random cut's per-dimension gaps (f32). */
   private readonly outside: StaticArray<i32>;
   readonly leafPoint: StaticArray<i32>; // doubles as the free-list link of a free leaf
   readonly leafMass: StaticArray<i32>;
@@ -444,6 +447,54 @@ export class RandomCutTree {
     let total: f64 = 0;
     let inside = true;
     let d = 0;
+    if (D >= WIDE) {
+      // The first pass keeps each dimension's gap (hi - lo, f32) in the score's scratch list
+      // (not in use during an insert), so the second pass reads one float per dimension
+      // instead of recomputing it from three loads; the sums are the same values in order.
+      const gaps = changetype<usize>(this.outside);
+      let holds = i32x4.splat(-1);
+      for (; d + 4 <= D; d += 4) {
+        const x = v128.load(at(p, po + d));
+        const a = v128.load(at(arr, lo0 + d));
+        const b = v128.load(at(arr, hi0 + d));
+        holds = v128.and(holds, v128.and(f32x4.ge(x, a), f32x4.le(x, b)));
+        const g = f32x4.sub(f32x4.pmax(b, x), f32x4.pmin(a, x));
+        v128.store(gaps + (<usize>d << 2), g);
+        total = addLanes(total, g);
+      }
+      inside = i32x4.all_true(holds);
+      for (; d < D; d++) {
+        const x = unchecked(p[po + d]);
+        const a = unchecked(arr[lo0 + d]);
+        const b = unchecked(arr[hi0 + d]);
+        inside = inside && x >= a && x <= b;
+        const lo = x < a ? x : a;
+        const hi = x > b ? x : b;
+        const g = hi - lo;
+        store<f32>(gaps + (<usize>d << 2), g);
+        total += <f64>g;
+      }
+      this.boxHoldsPoint = inside;
+      let t = r * total;
+      for (d = 0; d < D; d++) {
+        const g = <f64>load<f32>(gaps + (<usize>d << 2));
+        if (t <= g && g > 0) {
+          const x = unchecked(p[po + d]);
+          const a = unchecked(arr[lo0 + d]);
+          const b = unchecked(arr[hi0 + d]);
+          const lo = x < a ? x : a;
+          const hi = x > b ? x : b;
+          let v = <f32>(<f64>lo + t);
+          if (v >= hi) v = nextDown(hi);
+          this.chosenDim = d;
+          this.chosenValue = v;
+          return;
+        }
+        t -= g;
+      }
+      this.fallbackCut(r, p, po, code);
+      return;
+    }
     if (D >= 4) {
       let holds = i32x4.splat(-1);
       for (; d + 4 <= D; d += 4) {

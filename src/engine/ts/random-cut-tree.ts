@@ -22,6 +22,12 @@ function nextDown(x: number): number {
  */
 export const WIDE = 8;
 
+/**
+ * The random cut's per-dimension gaps from its first pass, read again by the second (one
+ * load per dimension instead of three and two selects); shared, as trees run one at a time.
+ */
+let cutGaps = new Float64Array(64);
+
 /** Where the touch loads' sum goes, so that they are not dropped. */
 const touchSink = { value: 0 };
 
@@ -312,6 +318,8 @@ export class RandomCutTree {
     const arr = code < 0 ? this.store.coords : this.box;
     const lo0 = code < 0 ? this.leafPoint[~code]! * D : 2 * code * D;
     const hi0 = code < 0 ? lo0 : lo0 + D;
+    if (cutGaps.length < D) cutGaps = new Float64Array(D);
+    const gaps = cutGaps;
     let total = 0;
     let inside = true;
     for (let d = 0; d < D; d++) {
@@ -321,18 +329,20 @@ export class RandomCutTree {
       if (x < a || x > b) inside = false;
       const lo = x < a ? x : a;
       const hi = x > b ? x : b;
-      total += Math.fround(hi - lo);
+      const g = Math.fround(hi - lo);
+      gaps[d] = g;
+      total += g;
     }
     this.boxHoldsPoint = inside;
     let t = r * total;
     for (let d = 0; d < D; d++) {
-      const x = p[po + d]!;
-      const a = arr[lo0 + d]!;
-      const b = arr[hi0 + d]!;
-      const lo = x < a ? x : a;
-      const hi = x > b ? x : b;
-      const g = Math.fround(hi - lo);
+      const g = gaps[d]!;
       if (t <= g && g > 0) {
+        const x = p[po + d]!;
+        const a = arr[lo0 + d]!;
+        const b = arr[hi0 + d]!;
+        const lo = x < a ? x : a;
+        const hi = x > b ? x : b;
         let v = Math.fround(lo + t);
         if (v >= hi) v = nextDown(hi);
         this.chosenDim = d;
@@ -432,6 +442,54 @@ export class RandomCutTree {
     return changed;
   }
 
+  /**
+   * refitBox after the point at p[po..] left the subtree of `node` (D >= WIDE). Where p lay
+   * strictly inside the box, another point of the subtree holds that bound, so it stays as it
+   * is and the children need not be read; elsewhere, as refitBox. Same boxes, same range sum.
+   */
+  private refitAfterDelete(node: number, p: Float32Array, po: number): boolean {
+    const D = this.dimensions;
+    const base = 2 * node * D;
+    const box = this.box;
+    const l = this.left(node);
+    const r = this.right(node);
+    const coords = this.store.coords;
+    const la = l < 0 ? coords : box;
+    const ll = l < 0 ? this.leafPoint[~l]! * D : 2 * l * D;
+    const lh = l < 0 ? ll : ll + D;
+    const ra = r < 0 ? coords : box;
+    const rl = r < 0 ? this.leafPoint[~r]! * D : 2 * r * D;
+    const rh = r < 0 ? rl : rl + D;
+    let changed = false;
+    let range = 0;
+    for (let d = 0; d < D; d++) {
+      const x = p[po + d]!;
+      const oldLo = box[base + d]!;
+      const oldHi = box[base + D + d]!;
+      if (x > oldLo && x < oldHi) {
+        range += Math.fround(oldHi - oldLo);
+        continue;
+      }
+      const a = la[ll + d]!;
+      const b = ra[rl + d]!;
+      const lo = a < b ? a : b;
+      const c = la[lh + d]!;
+      const e = ra[rh + d]!;
+      const hi = c > e ? c : e;
+      range += Math.fround(hi - lo);
+      if (lo !== oldLo) {
+        box[base + d] = lo;
+        changed = true;
+      }
+      if (hi !== oldHi) {
+        box[base + D + d] = hi;
+        changed = true;
+      }
+    }
+    this.boxRange[node] = range;
+    return changed;
+  }
+
   /** Removes one reference to the point of leaf `leaf` (§6.4). */
   delete(leaf: number): void {
     if (--this.leafMass[leaf]! > 0) return;
@@ -455,6 +513,12 @@ export class RandomCutTree {
     const grand = path[h - 2]!;
     if (this.left(grand) === parent) this.setLeft(grand, sibling);
     else this.setRight(grand, sibling);
+    if (this.dimensions >= WIDE) {
+      for (let level = h - 2; level >= 0; level--) {
+        if (!this.refitAfterDelete(path[level]!, coords, po)) break;
+      }
+      return;
+    }
     for (let level = h - 2; level >= 0; level--) {
       if (!this.refitBox(path[level]!)) break;
     }
