@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parseDetectArgs, runDetect } from '../src/cli/detect-command.js';
-import { loadServiceConfig } from '../src/cli/run-config.js';
+import { loadServiceConfig } from '../src/service/run-config.js';
 import { createKinesisClient } from '../src/aws/clients.js';
 import { AnomalyService } from '../src/service/service.js';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';

@@ -1,9 +1,21 @@
 /**
- * Option parsing shared by the subcommands: `node:util` parseArgs plus strict number
- * readers, all failing with a UsageError whose message names the option.
+ * What the subcommands share: their streams, exit codes and the usage-error report. The
+ * option readers live in src/util/option-args.ts (run's settings loader, used by the
+ * Lambda handler too, needs them outside src/cli) and are re-exported here.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
+import { UsageError } from '../util/option-args.js';
+
+export {
+  UsageError,
+  parseCommandArgs,
+  stringOption,
+  integerOption,
+  numberOption,
+  choiceOption,
+  listOption,
+  type Parsed,
+} from '../util/option-args.js';
 
 /** Streams a command uses; the process's own unless a test or benchmark substitutes them. */
 export interface CliIo {
@@ -16,86 +28,12 @@ export function processIo(): CliIo {
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
 }
 
-/** Unusable options: reported as one line, exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 export const EXIT_OK = 0;
 /** Runtime failure: unreadable input, write error. */
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 /** Stopped by Ctrl-C before the end of the input (the shell convention, 128 + SIGINT). */
 export const EXIT_INTERRUPTED = 130;
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-export interface Parsed {
-  values: Record<string, string | boolean | undefined>;
-  positionals: string[];
-}
-
-export function parseCommandArgs(argv: string[], options: Options, maxPositionals: number): Parsed {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (error) {
-    // parseArgs explains well but over several lines; keep one line.
-    const full = (error as Error).message;
-    const first = full.split(/\n|\. /)[0]!.replace(/\.$/, '');
-    const dash = /use '(--[^=']+)=-XYZ'/.exec(full);
-    throw new UsageError(dash ? `${first}: write ${dash[1]}=-VALUE for a value starting with '-'` : first);
-  }
-  if (parsed.positionals.length > maxPositionals) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[maxPositionals])}`);
-  }
-  return { values: parsed.values as Parsed['values'], positionals: parsed.positionals };
-}
-
-export function stringOption(values: Parsed['values'], name: string): string | undefined {
-  const v = values[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-export function integerOption(values: Parsed['values'], name: string, min: number, max: number): number | undefined {
-  const text = stringOption(values, name);
-  if (text === undefined) return undefined;
-  const trimmed = text.trim().replace(/_/g, '');
-  const value = /^[+-]?\d+$/.test(trimmed) ? Number(trimmed) : NaN;
-  if (!Number.isSafeInteger(value)) throw new UsageError(`--${name} must be an integer, got ${JSON.stringify(text)}`);
-  if (value < min || value > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
-export function numberOption(values: Parsed['values'], name: string, min: number, max = Infinity): number | undefined {
-  const text = stringOption(values, name);
-  if (text === undefined) return undefined;
-  const trimmed = text.trim();
-  const value = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed) ? Number(trimmed) : NaN;
-  if (!Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(text)}`);
-  if (value < min || value > max) {
-    throw new UsageError(`--${name} must be ${max === Infinity ? `>= ${min}` : `between ${min} and ${max}`}, got ${value}`);
-  }
-  return value;
-}
-
-export function choiceOption<T extends string>(values: Parsed['values'], name: string, choices: readonly T[]): T | undefined {
-  const text = stringOption(values, name);
-  if (text === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(text)) {
-    throw new UsageError(`--${name} must be ${choices.map((c) => JSON.stringify(c)).join(' or ')}, got ${JSON.stringify(text)}`);
-  }
-  return text as T;
-}
-
-/** A comma-separated list of names (`--fields a,b,c`). */
-export function listOption(values: Parsed['values'], name: string): string[] | undefined {
-  const text = stringOption(values, name);
-  if (text === undefined) return undefined;
-  const items = text.split(',').map((s) => s.trim());
-  if (items.some((s) => s.length === 0)) throw new UsageError(`--${name} must be a comma-separated list of names, got ${JSON.stringify(text)}`);
-  return items;
-}
 
 /** Thousands separators for people. */
 export function formatCount(n: number): string {

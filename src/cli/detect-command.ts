@@ -63,6 +63,7 @@ import { ByteTextBuilder, OutputSink, formatNotification } from '../io/output.js
 import { FormatError, RecordFormatter, guardFormat } from '../pipeline/formatter.js';
 import { writeFileAtomicSync } from '../pipeline/atomic-write.js';
 import { ProgressBar } from './progress.js';
+import { DetectPlotCollector } from '../report/detect-plot.js';
 
 /** Records scored per detector call: large enough to amortise calls, small enough for latency and memory. */
 const BATCH_RECORDS = 2048;
@@ -108,6 +109,8 @@ Output
   --shape flink              the reference Flink sample's shape: --output-fields time,value,score
   --notify stderr|stdout     print "Anomaly detected: Time=..., Value=..., Score=..." per anomaly
   --quiet                    no progress bar and no summary line on stderr
+  --plot FILE.html           also write a self-contained HTML chart (values, scores,
+                             threshold, anomalies; per key with a selector)
   --stats-json FILE          write run statistics as JSON to FILE ("-": stderr)
   --workers N                scoring threads with --key-field, each key on one of
                              them (same results as one thread)         [cores, up to 8]
@@ -150,6 +153,7 @@ const DETECT_OPTIONS = {
   notify: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   'stats-json': { type: 'string' },
+  plot: { type: 'string' },
   'no-worker': { type: 'boolean' },
   workers: { type: 'string' },
   state: { type: 'string' },
@@ -174,6 +178,8 @@ export interface DetectConfig extends DetectionSettings {
   deadLetter: string | undefined;
   quiet: boolean;
   statsJson: string | undefined;
+  /** Write an HTML chart of the run here (src/report/detect-plot.ts). */
+  plot?: string | undefined;
   maxLineBytes: number;
   /** Score on a worker thread (when the compiled worker module exists), overlapping parsing and scoring. */
   worker: boolean;
@@ -200,12 +206,6 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
   }
   const mapping = settings.mapping;
   if (values['state-every'] !== undefined && values.state === undefined) throw new UsageError('--state-every needs --state FILE (where the models are saved)');
-  if (values.explain === true && values.shape === 'flink') {
-    throw new UsageError('--explain adds "explanation", which --shape flink (time,value,score) leaves out; use --output-fields time,value,score,explanation');
-  }
-  if (values.explain === true && settings.outputFields !== undefined && !settings.outputFields.includes('explanation')) {
-    throw new UsageError('--explain adds "explanation", which --output-fields leaves out; add it to the list');
-  }
   return {
     input: positionals[0],
     format,
@@ -216,6 +216,7 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
     deadLetter: stringOption(values, 'dead-letter'),
     quiet: values.quiet === true,
     statsJson: stringOption(values, 'stats-json'),
+    plot: stringOption(values, 'plot'),
     maxLineBytes: DEFAULT_MAX_LINE_BYTES,
     worker: values['no-worker'] !== true && stringOption(values, 'state') === undefined,
     workers: workersOption(values, mapping.keyField !== undefined),
@@ -433,7 +434,9 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   // Output lines are assembled as bytes (see ByteTextBuilder), one buffer per batch.
   const out = new ByteTextBuilder();
   /** Writes a scored batch's output lines and notifications. */
+  const plot = config.plot === undefined ? undefined : new DetectPlotCollector({ fields: config.mapping.fields, keyed, title: `rcf-stream detect ${config.input ?? 'stdin'}` });
   const emit = (slot: Slot, results: BatchResults): void => {
+    plot?.add(slot.batch, results);
     const n = slot.batch.count;
     const values = slot.batch.values;
     let notes = '';
@@ -667,6 +670,14 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     }
   }
   await host.close();
+  if (plot !== undefined) {
+    try {
+      await plot.write(config.plot!);
+    } catch (error) {
+      if (exitCode === EXIT_OK || exitCode === EXIT_INTERRUPTED) exitCode = EXIT_FAILURE;
+      stderr.write(`rcf-stream detect: cannot write the plot to ${JSON.stringify(config.plot)}: ${describeFsError(error)}\n`);
+    }
+  }
 
   progress.clear();
   if (!config.quiet) stderr.write(`${formatSummary(stats, keyed)}\n`);

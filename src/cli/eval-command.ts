@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { LIMITS, resolveOptions } from '../forest/options.js';
 import { EVAL_DETECTOR_NAMES, EVAL_FOREST_DEFAULTS, EVAL_MODES, runEval, type EvalForestOptions, type EvalMode, type EvalProgress, type EvalResult } from '../eval/run-eval.js';
 import { crossValidateCategories, type CrossValidation, type NabTriple } from '../eval/cross-validate.js';
+import { EvalReportCollector } from '../report/eval-report.js';
 import { QUALITY_GRADER_DEFAULTS, type QualityGraderOptions } from '../detect/quality-grader.js';
 import {
   EXIT_FAILURE,
@@ -79,6 +80,8 @@ Output
   --results-dir DIR     also write NAB result files under DIR
   --detector-name NAME  their detector name (folder, file prefix)
                         [${EVAL_DETECTOR_NAMES.quality}, ${EVAL_DETECTOR_NAMES['aws-parity']} or ${EVAL_DETECTOR_NAMES.raw}]
+  --report FILE.html    also write a self-contained HTML report (charts per series;
+                        with --seeds, the first seed's run)
   --json                the full result as JSON on stdout instead of tables
   --quiet               no progress line on stderr
   -h, --help            show this help
@@ -111,6 +114,7 @@ const EVAL_OPTIONS = {
   cv: { type: 'string' },
   'results-dir': { type: 'string' },
   'detector-name': { type: 'string' },
+  report: { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
@@ -132,6 +136,7 @@ interface EvalSettings {
   cv: boolean;
   json: boolean;
   quiet: boolean;
+  report: string | undefined;
 }
 
 /** "0-4" or "0,2,7". */
@@ -206,6 +211,7 @@ function readSettings(values: Record<string, string | boolean | undefined>, cwd:
   const cvText = stringOption(values, 'cv');
   if (cvText !== undefined && cvText !== 'categories') throw new UsageError(`--cv must be "categories", got ${JSON.stringify(cvText)}`);
   if (cvText !== undefined && mode !== 'quality') throw new UsageError('--cv applies only to --mode quality');
+  if (cvText !== undefined && stringOption(values, 'report') !== undefined) throw new UsageError('--report charts one evaluation run; it does not combine with --cv');
   try {
     resolveOptions({ ...EVAL_FOREST_DEFAULTS[mode], ...forest, dimensions: fields?.length ?? 1, engine });
   } catch (error) {
@@ -256,6 +262,7 @@ function readSettings(values: Record<string, string | boolean | undefined>, cwd:
     cv: cvText !== undefined,
     json: values.json === true,
     quiet: values.quiet === true,
+    report: stringOption(values, 'report'),
   };
 }
 
@@ -435,6 +442,7 @@ export async function runEvalCommand(argv: string[], io: CliIo = processIo(), cw
     timestamps: settings.timestamps,
   };
   const seeds = settings.seeds;
+  const report = settings.report === undefined ? undefined : new EvalReportCollector();
   try {
     if (!existsSync(settings.dataDir)) throw new Error(`corpus folder not found: ${settings.dataDir}`);
     if (settings.cv) {
@@ -467,9 +475,12 @@ export async function runEvalCommand(argv: string[], io: CliIo = processIo(), cw
           resultsDir: results.length === 0 ? settings.resultsDir : undefined,
           detectorName: settings.detectorName,
           onProgress: progress === undefined ? undefined : (p) => progress.update(p),
+          // One report: the first seed's.
+          onSeries: report === undefined || results.length > 0 ? undefined : (s, scores) => report.onSeries(s, scores),
         }),
       );
     }
+    if (report !== undefined) await report.write(settings.report!, results[0]!);
     progress?.clear();
     if (seeds === undefined) {
       io.stdout.write(settings.json ? `${JSON.stringify(results[0], null, 2)}\n` : formatEvalReport(results[0]!));

@@ -1,12 +1,15 @@
 /**
  * `rcf-stream run`: the long-running streaming service (src/service). This
- * file only reads the configuration, wires signals and maps the outcome to an
- * exit status: 0 after a graceful stop, 1 after a failure, 2 for bad options.
+ * file only reads the configuration, starts the metrics / live-page server
+ * when --http is given (handed to the service as its observer), wires signals
+ * and maps the outcome to an exit status: 0 after a graceful stop, 1 after a
+ * failure, 2 for bad options.
  */
 import { EXIT_FAILURE, EXIT_OK, processIo, readCommandSettings, type CliIo } from './args.js';
-import { loadServiceConfig, RUN_HELP } from './run-config.js';
+import { loadServiceConfig, RUN_HELP } from '../service/run-config.js';
 import { errorMessage } from '../aws/retry.js';
 import { loadAwsCommand } from './aws-sdk.js';
+import type { LiveServer } from '../http/live-server.js';
 
 export { RUN_HELP };
 
@@ -23,9 +26,15 @@ export async function runServiceCommand(argv: string[], io: CliIo = processIo())
   }
   const { AnomalyService } = loaded.module;
   let service: Awaited<ReturnType<typeof AnomalyService.start>>;
+  let live: LiveServer | undefined;
   try {
-    service = await AnomalyService.start(config, { stdout: io.stdout, stderr: io.stderr });
+    if (config.http !== undefined) {
+      live = await (await import('../http/live-server.js')).LiveServer.start(config.http);
+      io.stderr.write(`rcf-stream run: metrics, health and the live page on ${live.url}/\n`);
+    }
+    service = await AnomalyService.start(config, { stdout: io.stdout, stderr: io.stderr, ...(live !== undefined ? { observer: live } : {}) });
   } catch (error) {
+    await live?.close();
     io.stderr.write(`rcf-stream run: cannot start: ${errorMessage(error)}\n`);
     return EXIT_FAILURE;
   }
@@ -49,5 +58,6 @@ export async function runServiceCommand(argv: string[], io: CliIo = processIo())
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await live?.close();
   }
 }

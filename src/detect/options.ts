@@ -154,6 +154,13 @@ export function readDetectionSettings(values: OptionValues): DetectionSettings {
   const shape = choice(values, 'shape', ['full', 'flink'] as const);
   if (shape !== undefined && outputFields !== undefined) throw new OptionError('shape', 'cannot be combined with --output-fields');
   if (shape === 'flink') outputFields = ['time', 'value', 'score'];
+  // An explanation the output then leaves out would be computed and silently dropped.
+  if (values['explain'] === true && shape === 'flink') {
+    throw new OptionError('explain', 'adds "explanation", which --shape flink (time,value,score) leaves out; use --output-fields time,value,score,explanation');
+  }
+  if (values['explain'] === true && outputFields !== undefined && !outputFields.includes('explanation')) {
+    throw new OptionError('explain', 'adds "explanation", which --output-fields leaves out; add it to the list');
+  }
 
   const maxKeys = integer(values, 'max-keys', 1, 1_000_000) ?? DEFAULT_MAX_KEYS;
   if (values['max-keys'] !== undefined && mapping.keyField === undefined) throw new OptionError('maxKeys', 'needs --key-field');

@@ -84,6 +84,8 @@ export interface RunEvalOptions {
   /** Default EVAL_DETECTOR_NAMES[mode]. */
   detectorName?: string;
   onProgress?: (progress: EvalProgress) => void;
+  /** Told about each series once scored: its rows and their [0, 1] NAB scores (e.g. for a report). */
+  onSeries?: (series: NabSeries, scores: Float64Array) => void;
 }
 
 export interface FileDetections {
@@ -321,6 +323,7 @@ export async function runEval(options: RunEvalOptions): Promise<EvalResult> {
     });
     const { scores, alarms } = gradeSeries(s, forest, mode, makeGrader, timestamps);
     scored.push({ ...s, scores });
+    options.onSeries?.(s, scores);
     series.push({ name: s.name, rows, windows: s.windows.length, alarms });
     report(scored.length, s.name);
   }

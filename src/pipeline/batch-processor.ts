@@ -58,6 +58,7 @@ export class BatchProcessor {
   readonly #sources = new Array<Record<string, unknown>>(CHUNK_RECORDS);
   readonly #times = new Array<unknown>(CHUNK_RECORDS);
   readonly #records = new Array<PipelineRecord>(CHUNK_RECORDS);
+  readonly #recordIdAt = (i: number): string => recordId(this.#records[i]!);
   /** Dead letters by kind, since the start. */
   readonly badByKind = new Map<string, number>();
   badRecords = 0;
@@ -129,7 +130,9 @@ export class BatchProcessor {
     }
     const n = batch.count;
     if (n === 0) return i;
+    const started = performance.now();
     this.#models.run(shardId, batch);
+    const latencyMs = performance.now() - started;
     out.scored += n;
     let anomalies = 0;
     for (let s = 0; s < n; s++) {
@@ -145,7 +148,7 @@ export class BatchProcessor {
       }
     }
     out.anomalies += anomalies;
-    this.#observer?.batchScored?.({ shardId, batch, anomalies });
+    this.#observer?.batchScored?.({ shardId, batch, anomalies, latencyMs, recordId: this.#recordIdAt });
     return i;
   }
 

@@ -91,14 +91,76 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-/** Told what the pipeline does; must not throw and must not keep the batch's arrays. */
+/**
+ * The pipeline's counters at one moment (the service's ServiceStats has this shape). The
+ * metrics registry and the live page read them at scrape time, so what they show equals
+ * the pipeline's own stats at that moment; nothing is counted twice.
+ */
+export interface PipelineStats {
+  uptimeSeconds: number;
+  /** Records taken from the source (after KPL de-aggregation). */
+  recordsRead: number;
+  recordsScored: number;
+  anomalies: number;
+  badRecords: number;
+  badRecordsByKind: Record<string, number>;
+  deadLettered: { file: number; stream: number };
+  outputRecords: number;
+  /** Notifications handed over: queued for SNS, summarised (over the rate), dropped (queue full). */
+  notifications: { queued: number; suppressed: number; dropped: number };
+  models: number;
+  evictions: number;
+  checkpoints: { saved: number; failed: number; lastSavedAt: string | undefined };
+  source?: { shardsReading: number; shardsWaiting: number; shardsFinished: number; millisBehindLatest: Record<string, number> } | undefined;
+  sns?: { published: number; suppressed: number; dropped: number; failed: number; summariesQueued: number } | undefined;
+}
+
+/** What the records look like (labels, explanations). */
+export interface PipelineShape {
+  /** Value field names, in order. */
+  fields: readonly string[];
+  keyed: boolean;
+  shingleSize: number;
+}
+
+export interface PipelineOutcome {
+  exitCode: number;
+  reason: string;
+}
+
+/** One detector call over a chunk of one partition's records. */
+export interface BatchScoredEvent {
+  shardId: string;
+  /** Values, keys (keyed pipelines), score, threshold, anomaly and attribution of its `count` records. */
+  batch: DetectionBatch;
+  anomalies: number;
+  /** Wall time of the detector call, in milliseconds. */
+  latencyMs: number;
+  /** The stable id (shardId:sequenceNumber[:subSequence]) of record i of the batch. */
+  recordId(i: number): string;
+}
+
+/**
+ * Told what the pipeline does (metrics, health, live page). Every call is optional,
+ * synchronous and must be cheap; it must not throw (wrap it in safeObserver, src/pipeline/observers.ts)
+ * and must not keep the batch's arrays, which are reused after the call. In order:
+ * started once (models loaded, reading begins), then batchScored / deadLettered /
+ * delivered / committed as they happen, stopping once a stop begins (signal, idle,
+ * failure), stopped once at the end.
+ */
 export interface PipelineObserver {
-  /** A chunk of one partition's records was scored; `batch` holds values, keys and results for its `count` records. */
-  batchScored?(event: { shardId: string; batch: DetectionBatch; anomalies: number }): void;
+  /** Models are loaded; `stats` answers for the pipeline's counters from now on (also after the stop). */
+  started?(event: { stats: { stats(): PipelineStats }; shape: PipelineShape }): void;
+  /** A chunk of one partition's records was scored. */
+  batchScored?(event: BatchScoredEvent): void;
   /** A record was set aside. */
   deadLettered?(event: { shardId: string; kind: string; reason: string; recordId: string }): void;
   /** A scored batch was accepted by every sink. */
   delivered?(event: { batch: ScoredBatch }): void;
   /** Positions (and models) were committed. */
   committed?(event: { shards: Record<string, ShardCheckpoint>; modelBytes: number }): void;
+  /** The pipeline began to stop (not ready any more). */
+  stopping?(event: { reason: string }): void;
+  /** The pipeline has stopped. */
+  stopped?(event: PipelineOutcome): void;
 }

@@ -93,11 +93,22 @@ interface Envelope {
   body: Buffer;
 }
 
+/** What a file that is not a snapshot looks like, so the user can tell what they pointed at. */
+function describeStart(buf: Buffer): string {
+  if (buf.length === 0) return 'it is empty';
+  const head = buf.subarray(0, 24);
+  const printable = head.every((c) => (c >= 0x20 && c < 0x7f) || c === 0x09 || c === 0x0a || c === 0x0d);
+  const shown = printable ? JSON.stringify(head.toString('latin1')) : `bytes ${head.toString('hex').replace(/(..)/g, '$1 ').trim()}`;
+  return `its ${buf.length.toLocaleString('en-US')} bytes start with ${shown}${printable ? ' (text)' : ''}`;
+}
+
 function readEnvelope(bytes: Uint8Array, source: string | undefined): Envelope {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const where = source !== undefined ? `${source}: ` : '';
   const corrupt = (what: string): ModelSnapshotCorruptError => new ModelSnapshotCorruptError(`${where}checkpoint models ${what}`);
-  if (buf.length < MAGIC.length + 5 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt('are not an rcf-stream service snapshot');
+  if (buf.length < MAGIC.length + 5 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
+    throw corrupt(`are not an rcf-stream model snapshot: ${describeStart(buf)}; a model snapshot starts with "${MAGIC.toString('latin1')}"`);
+  }
   const format = buf.readUInt8(MAGIC.length);
   if (format !== FORMAT && format !== SCOPED_FORMAT) throw corrupt(`have format ${format}; this build reads ${FORMAT} and ${SCOPED_FORMAT}`);
   const headerLength = buf.readUInt32BE(MAGIC.length + 1);
@@ -127,6 +138,15 @@ function checkSettings(header: Envelope['header'], detect: DetectionSettings): v
   }
 }
 
+/** A saved threshold strategy as the user spells it (`auto`, `3`), not as JSON. */
+function describeThreshold(x: unknown): string {
+  const t = (typeof x === 'object' && x !== null ? x : {}) as { kind?: unknown; value?: unknown };
+  if (t.kind === 'fixed' && typeof t.value === 'number') return String(t.value);
+  if (t.kind === 'quality') return 'auto';
+  if (t.kind === 'trcf') return 'auto --parity aws';
+  return JSON.stringify(x);
+}
+
 /** The settings that differ, by option: `--trees: saved 50, now 20`. */
 function describeDifferences(saved: unknown, wanted: unknown): string {
   const flat = (v: unknown): Map<string, string> => {
@@ -134,6 +154,7 @@ function describeDifferences(saved: unknown, wanted: unknown): string {
     const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
     for (const [k, x] of Object.entries(o)) {
       if (k === 'forest' && typeof x === 'object' && x !== null) for (const [fk, fx] of Object.entries(x)) out.set(fk, JSON.stringify(fx));
+      else if (k === 'threshold') out.set(k, describeThreshold(x));
       else out.set(k, JSON.stringify(x));
     }
     // The seed is stored as two 32-bit words; one name for both.

@@ -4,7 +4,12 @@
  *
  *   const p = await ShardPipeline.create({ settings, shardId, sinks, state });
  *   const r = await p.processBatch(records);   // scored, delivered to every sink
- *   save(r.last, r.models);                    // the caller's conditional write
+ *   save(r.last, p.snapshot());                // the caller's conditional write
+ *
+ * A caller that delivers one batch in several steps (the Lambda commits the delivered
+ * prefix when a step fails) calls processBatch per step and snapshot() once at the end;
+ * `sinks` per call lets a long-lived pipeline (a warm container's) deliver through
+ * sinks made for one invocation (its deadline, its notification rate window).
  *
  * Records at or below the position the state was saved at are skipped, so a replayed
  * batch is idempotent. The scores equal `rcf-stream detect` over the shard's records in
@@ -31,7 +36,7 @@ export interface ShardPosition {
 export interface ShardPipelineOptions {
   settings: DetectionSettings;
   shardId: string;
-  /** Delivered to in this order; each must acknowledge before the next. */
+  /** Delivered to in this order; each must acknowledge before the next. processBatch may name others per call. */
   sinks: Sink[];
   /** Models saved by an earlier processBatch (`models`), and where they stopped. */
   state?: { models: Uint8Array; last: ShardPosition | undefined } | undefined;
@@ -49,8 +54,6 @@ export interface ShardBatchResult {
   skipped: number;
   /** The last record handled (delivered or dead-lettered); undefined when none was. */
   last: ShardPosition | undefined;
-  /** Every model of the shard after the batch (detect --state format): save it with `last`. */
-  models: Uint8Array;
 }
 
 /** Orders two positions in one shard: Kinesis sequence numbers are decimal integers of up to 128 bits. */
@@ -65,7 +68,7 @@ export class ShardPipeline {
   readonly shardId: string;
   readonly #processor: BatchProcessor;
   readonly #models: ScopedModels;
-  readonly #sinks: Sink[];
+  readonly #sinks: readonly Sink[];
   readonly #fingerprint: string;
   #last: ShardPosition | undefined;
 
@@ -109,8 +112,11 @@ export class ShardPipeline {
     return this.#processor.badByKind;
   }
 
-  /** Scores the records (of this shard, in order), delivers them to every sink, and returns the state to save. */
-  async processBatch(records: readonly PipelineRecord[]): Promise<ShardBatchResult> {
+  /**
+   * Scores the records (of this shard, in order) and delivers them to every sink (`options.sinks`
+   * instead of the pipeline's, when given); the state to save is then `last` and snapshot().
+   */
+  async processBatch(records: readonly PipelineRecord[], options: { sinks?: readonly Sink[] } = {}): Promise<ShardBatchResult> {
     const last = this.#last;
     const fresh = last === undefined ? records : records.filter((r) => comparePositions(r, last) > 0);
     for (const r of fresh) if (r.shardId !== this.shardId) throw new RangeError(`a record of ${r.shardId} in the batch of ${this.shardId}`);
@@ -118,9 +124,13 @@ export class ShardPipeline {
     const end = fresh[fresh.length - 1];
     // Learned now, whatever the sinks say: a rejection below leaves this pipeline unusable.
     if (end !== undefined) this.#last = end.subSequence === undefined ? { sequenceNumber: end.sequenceNumber } : { sequenceNumber: end.sequenceNumber, subSequence: end.subSequence };
-    await deliverAll(this.#sinks, scored);
-    const detector = this.#models.detectorOf(this.shardId)!;
-    return { scored, skipped: records.length - fresh.length, last: this.#last, models: encodeModels(detector, this.#fingerprint) };
+    await deliverAll(options.sinks ?? this.#sinks, scored);
+    return { scored, skipped: records.length - fresh.length, last: this.#last };
+  }
+
+  /** Every model of the shard as learned so far (detect --state format): save it with `last`. */
+  snapshot(): Uint8Array {
+    return encodeModels(this.#models.detectorOf(this.shardId)!, this.#fingerprint);
   }
 
   dispose(): void {

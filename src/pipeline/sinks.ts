@@ -8,7 +8,7 @@
  *   DeadLetterStreamSink   dead letters   -> a Kinesis stream, with the original record
  *   NotificationSink       notifications  -> SNS, acknowledged per message (at least once)
  */
-import type { WriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import type { KinesisSink, SinkEntry } from '../aws/kinesis-sink.js';
 import type { NotifyOutcome, SnsNotifier } from '../aws/sns-notifier.js';
 import { DeadLetterWriter, type DeadLetter } from '../io/dead-letter.js';
@@ -68,7 +68,8 @@ export class DeadLetterFileSink implements Sink {
   delivered = 0;
   constructor(
     readonly writer: DeadLetterWriter,
-    readonly stream: WriteStream,
+    /** The writer's stream (a file, or a shared log stream such as the Lambda's stderr). */
+    readonly stream: Writable,
   ) {}
 
   async deliver(batch: ScoredBatch): Promise<void> {

@@ -59,6 +59,7 @@ import { describeStrategy, graderFactory } from '../detect/strategy.js';
 import { OutputSink } from '../io/output.js';
 import { BatchProcessor } from '../pipeline/batch-processor.js';
 import type { PipelineObserver, ScoredBatch, Sink } from '../pipeline/contracts.js';
+import { safeObserver, shapeOf } from '../pipeline/observers.js';
 import { decodeScopedModels, encodeScopedModels, estimateModelBytes, modelFingerprint } from '../pipeline/models.js';
 import { ModelScopeError, ScopedModels } from '../pipeline/scoped-models.js';
 import { DeadLetterFileSink, DeadLetterStreamSink, KinesisOutputSink, NotificationSink, StreamOutputSink } from '../pipeline/sinks.js';
@@ -108,7 +109,11 @@ export interface ServiceOptions {
   awsOverrides?: Partial<AwsConfig>;
   /** Replaces the store named by config.checkpoint. */
   store?: CheckpointStore;
-  /** Told about scored batches, dead letters, deliveries and commits (metrics, live pages). */
+  /**
+   * Told when the models are loaded, about scored batches, dead letters, deliveries and
+   * commits, and when the service stops (metrics, health, live page). Its errors are logged
+   * once and turn it off; they never reach the service.
+   */
   observer?: PipelineObserver;
 }
 
@@ -160,6 +165,8 @@ export class AnomalyService {
   #gate: Promise<void> | undefined;
   #checkpointing: Promise<void> | undefined;
   #stopping = false;
+  /** The observer was told the stop began. */
+  #toldStopping = false;
   /** Resolves at stop() or a failure: waits on deliveries (which an outage can hold forever) race with it. */
   readonly #stopped: Promise<void>;
   #signalStop!: () => void;
@@ -319,8 +326,11 @@ export class AnomalyService {
       // A store with a size limit (DynamoDB) is checked against the models before any output is written.
       const limit = (unbound as { modelByteLimit?: number } | undefined)?.modelByteLimit;
       const modelBudget = limit !== undefined ? { limit, perModel: await estimateModelBytes(config.detect) } : undefined;
-      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, models, initial, observer: options.observer, modelBudget });
+      const observer = options.observer && safeObserver(options.observer, (e) => log.warn('the observer failed and is off from now on', { error: errorMessage(e) }));
+      const service = new AnomalyService({ config, log, stdout: options.stdout ?? process.stdout, clients, kinesis, sns, store, dlqFile, models, initial, observer, modelBudget });
       service.#counters.restoredModels = restored;
+      // Before any batch is scored: #run's first read is still pending.
+      observer?.started?.({ stats: service, shape: shapeOf(config.detect) });
       return service;
     } catch (error) {
       await store?.close?.().catch(() => undefined); // e.g. the file store's lock
@@ -336,6 +346,7 @@ export class AnomalyService {
     this.#signalStop();
     this.#stopReason = reason;
     this.#log.info('stopping', { reason });
+    this.#tellStopping(reason);
     void this.#source.stop();
   }
 
@@ -426,7 +437,10 @@ export class AnomalyService {
     this.#models.dispose();
     this.#logStats(stats, true);
     const failure = this.#failure;
-    return { exitCode: failure === undefined ? 0 : 1, reason: failure !== undefined ? errorMessage(failure) : this.#stopReason, stats };
+    const outcome = { exitCode: failure === undefined ? 0 : 1, reason: failure !== undefined ? errorMessage(failure) : this.#stopReason };
+    this.#tellStopping(outcome.reason);
+    this.#observer?.stopped?.(outcome);
+    return { ...outcome, stats };
   }
 
   /** True (and the service failing, no further checkpoint) when the models outgrew what the store can save. */
@@ -452,8 +466,15 @@ export class AnomalyService {
       this.#log.error(`${where} failed; stopping`, { error: errorMessage(error) });
     }
     this.#stopping = true;
+    this.#tellStopping(errorMessage(this.#failure));
     this.#signalStop();
     void this.#source.stop();
+  }
+
+  #tellStopping(reason: string): void {
+    if (this.#toldStopping) return;
+    this.#toldStopping = true;
+    this.#observer?.stopping?.({ reason });
   }
 
   // --- scoring (synchronous: the models advance only here) ----------------------------

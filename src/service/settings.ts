@@ -1,12 +1,13 @@
 /**
  * The settings of the streaming service (`rcf-stream run`), as the service
- * takes them. Parsing them from flags, RCF_* variables and JSON files is the
- * command line's business (src/cli/run-config.ts).
+ * takes them. Parsed from flags, RCF_* variables and JSON files by
+ * run-config.ts (for `rcf-stream run` and the Lambda handler).
  */
 import type { AwsConfig } from '../aws/clients.js';
 import type { StartPosition } from '../aws/kinesis-source.js';
 import type { DetectionSettings, ModelScope } from '../detect/settings.js';
 import type { PartitionKeySpec } from '../pipeline/records.js';
+import type { HttpAddress } from '../http/address.js';
 
 export interface StreamRef {
   streamName?: string;
@@ -52,6 +53,8 @@ export interface ServiceConfig {
   modelScope: ModelScope;
   /** Detection options, exactly as `detect` parses them. */
   detect: DetectionSettings;
+  /** Where `run` serves metrics, health and the live page (src/http); undefined: off. The service itself opens no port. */
+  http?: HttpAddress | undefined;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -16,5 +16,5 @@ export class OptionError extends RangeError {
 
 /** `<spelled> must ...`, or `<spelled>: <what is wrong>`. */
 export function describeOptionError(spelled: string, detail: string): string {
-  return /^(must|needs|cannot|applies)\b/.test(detail) ? `${spelled} ${detail}` : `${spelled}: ${detail}`;
+  return /^(must|needs|cannot|applies|adds)\b/.test(detail) ? `${spelled} ${detail}` : `${spelled}: ${detail}`;
 }

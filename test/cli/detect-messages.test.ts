@@ -74,4 +74,19 @@ describe('detect messages', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/other detection settings \(--trees: saved 30, now 20; --seed: saved 0, now 5\)\. Run with the same settings, or use another --state file\./);
   });
+
+  it('spells a differing threshold as the option takes it, and says what a file that is no state file holds', async () => {
+    const input = join(dir, 'state2.ndjson');
+    writeFileSync(input, `${Array.from({ length: 100 }, (_, i) => JSON.stringify({ value: i % 7 })).join('\n')}\n`);
+    const state = join(dir, 'models2.state');
+    expect((await detect([input, '--state', state, '--threshold', 'auto'])).exitCode).toBe(0);
+    const r = await detect([input, '--state', state]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/\(--threshold: saved auto, now 3\)/);
+    const notState = join(dir, 'notstate.bin');
+    writeFileSync(notState, 'hello\n');
+    const n = await detect([input, '--state', notState]);
+    expect(n.exitCode).toBe(1);
+    expect(n.stderr).toMatch(/the state file ".*notstate\.bin" is unusable: .*not an rcf-stream model snapshot: its 6 bytes start with "hello\\n" \(text\); a model snapshot starts with "RCFSVC"/);
+  });
 });

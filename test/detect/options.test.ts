@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DETECTION_OPTIONS, readDetectionSettings, spellOption } from '../../src/detect/options.js';
 import { OptionError } from '../../src/util/option-error.js';
-import { loadServiceConfig } from '../../src/cli/run-config.js';
+import { loadServiceConfig } from '../../src/service/run-config.js';
 import { parseDetectArgs } from '../../src/cli/detect-command.js';
 
 /** The UsageError message `run` gives for these flags, environment and config file. */

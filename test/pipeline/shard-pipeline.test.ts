@@ -67,7 +67,7 @@ describe('ShardPipeline (the batch API of one shard)', () => {
         const pipeline = await ShardPipeline.create({ settings, shardId: 'shardId-000000000000', sinks: [sink], state, emit: 'all' });
         const r = await pipeline.processBatch(all.slice(from, at + size));
         expect(r.skipped).toBe(at - from);
-        state = { models: r.models, last: r.last };
+        state = { models: pipeline.snapshot(), last: r.last };
         pipeline.dispose();
         at += size;
       }
@@ -81,13 +81,32 @@ describe('ShardPipeline (the batch API of one shard)', () => {
     const sink = new CollectSink();
     const first = await ShardPipeline.create({ settings, shardId: 'shardId-000000000000', sinks: [sink], emit: 'all' });
     const r1 = await first.processBatch(all);
-    const again = await ShardPipeline.create({ settings, shardId: 'shardId-000000000000', sinks: [sink], emit: 'all', state: { models: r1.models, last: r1.last } });
+    const m1 = first.snapshot();
+    const again = await ShardPipeline.create({ settings, shardId: 'shardId-000000000000', sinks: [sink], emit: 'all', state: { models: m1, last: r1.last } });
     const r2 = await again.processBatch(all);
     expect(r2.skipped).toBe(100);
     expect(r2.scored.outputs).toEqual([]);
     expect(r2.last).toEqual(r1.last);
-    expect(Buffer.from(r2.models).equals(Buffer.from(r1.models))).toBe(true);
+    expect(Buffer.from(again.snapshot()).equals(Buffer.from(m1))).toBe(true);
     expect(sink.lines).toHaveLength(100);
+  });
+
+  it('delivers through the sinks named per call, and one batch in steps leaves the models of one call', async () => {
+    const settings = parseDetectArgs(['--trees', '10', '--sample-size', '32'])!;
+    const { records: all } = records(300, false);
+    const own = new CollectSink();
+    const whole = await ShardPipeline.create({ settings, shardId: 'shardId-000000000000', sinks: [own], emit: 'all' });
+    await whole.processBatch(all);
+    const stepped = new CollectSink();
+    const unused = new CollectSink();
+    const steps = await ShardPipeline.create({ settings, shardId: 'shardId-000000000000', sinks: [unused], emit: 'all' });
+    for (let at = 0; at < all.length; at += 70) await steps.processBatch(all.slice(at, at + 70), { sinks: [stepped] });
+    expect(unused.lines).toEqual([]);
+    expect(stepped.lines).toEqual(own.lines);
+    expect(steps.last).toEqual(whole.last);
+    expect(Buffer.from(steps.snapshot()).equals(Buffer.from(whole.snapshot()))).toBe(true);
+    whole.dispose();
+    steps.dispose();
   });
 
   it('rejects when a sink rejects', async () => {

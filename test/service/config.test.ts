@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/args.js';
-import { envName, loadServiceConfig, parseCheckpointSpec, parsePartitionKeySpec, type ServiceConfig } from '../../src/cli/run-config.js';
+import { envName, loadServiceConfig, parseCheckpointSpec, parsePartitionKeySpec, type ServiceConfig } from '../../src/service/run-config.js';
 
 async function load(argv: string[], env: Record<string, string> = {}, file?: unknown): Promise<ServiceConfig> {
   const config = await loadServiceConfig(argv, {
@@ -119,6 +119,11 @@ describe('run configuration', () => {
     expect(() => parseCheckpointSpec('dynamodb:table')).toThrow(/dynamodb:TABLE\/APP/);
     expect(() => parseCheckpointSpec('dynamodb:a/b/c')).toThrow(/dynamodb:TABLE\/APP/);
     expect(() => parseCheckpointSpec('s3:bucket/')).toThrow(/s3:BUCKET/);
+    // A typo of a scheme is an error, not a local file named after it; a path with a colon says file:.
+    expect(() => parseCheckpointSpec('dynamo:tbl/app')).toThrow(/unknown checkpoint scheme "dynamo:".*file:, dynamodb:, s3: or none.*file:dynamo:tbl\/app/);
+    expect(() => parseCheckpointSpec('S3:bucket/app')).toThrow(/unknown checkpoint scheme "S3:"/);
+    expect(parseCheckpointSpec('file:dynamo:tbl/app')).toEqual({ kind: 'file', path: 'dynamo:tbl/app' });
+    expect(parseCheckpointSpec('./a:b.ckpt')).toEqual({ kind: 'file', path: './a:b.ckpt' });
     expect(parsePartitionKeySpec('id')).toEqual({ kind: 'id' });
     expect(() => parsePartitionKeySpec('random')).toThrow(/key, id, input or field:NAME/);
   });
@@ -128,6 +133,8 @@ describe('run configuration', () => {
     expect(await usage(['--input-stream', 'in', '--trees', '0'])).toMatch(/--trees must be between 1 and 1000/);
     expect(await usage(['--input-stream', 'in', '--threshold', 'high'])).toMatch(/--threshold must be a number or "auto"/);
     expect(await usage(['--input-stream', 'in', '--emit', 'some'])).toMatch(/--emit must be "anomalies" or "all"/);
+    // As detect does: an explanation the output shape drops is refused, not computed and lost.
+    expect(await usage(['--input-stream', 'in', '--explain', '--shape', 'flink'])).toMatch(/--explain adds "explanation", which --shape flink/);
     expect(await usage(['--input-stream', 'in', '--start-position', 'AT_TIMESTAMP'])).toMatch(/needs --start-timestamp/);
     expect(await usage(['--input-stream', 'in', '--start-position', 'EARLIEST'])).toMatch(/--start-position must be/);
     expect(await usage(['--input-stream', 'in', '--kinesis-endpoint', 'localhost:4567'])).toMatch(/--kinesis-endpoint must be an http\(s\) URL/);

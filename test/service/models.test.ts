@@ -43,6 +43,6 @@ describe('service model snapshots', () => {
     len.writeUInt32BE(1000);
     const cut = Buffer.concat([Buffer.from('RCFSVC\x01', 'latin1'), len, header]);
     await expect(decodeModels(cut, { detect, grader, source: 's' })).rejects.toThrow(/^s: checkpoint models are damaged: the settings header says 1000 bytes, but only 3 follow$/);
-    await expect(decodeModels(Buffer.from('hello world!'), { detect, grader, source: 's' })).rejects.toThrow(/^s: checkpoint models are not an rcf-stream service snapshot$/);
+    await expect(decodeModels(Buffer.from('hello world!'), { detect, grader, source: 's' })).rejects.toThrow(/^s: checkpoint models are not an rcf-stream model snapshot: its 12 bytes start with "hello world!" \(text\); a model snapshot starts with "RCFSVC"$/);
   });
 });

@@ -6,7 +6,7 @@
 import { PassThrough } from 'node:stream';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { LOCAL_CREDENTIALS } from '../../tools/local-servers.js';
-import { loadServiceConfig, type ServiceConfig } from '../../src/cli/run-config.js';
+import { loadServiceConfig, type ServiceConfig } from '../../src/service/run-config.js';
 import { AnomalyService, type ServiceOptions, type ServiceResult } from '../../src/service/service.js';
 import { DetectionBatch } from '../../src/detect/detector.js';
 import { createRecordDetector } from '../../src/detect/detector-host.js';

@@ -12,6 +12,8 @@
  * `RCF_TREES`, or the config file's key).
  *
  * Credentials never appear here: they come from the AWS SDK's provider chain.
+ * Shared by `run` (src/cli/run-command.ts) and the Lambda handler (src/lambda/config.ts),
+ * which reads the same RCF_* variables.
  */
 import { readFile } from 'node:fs/promises';
 import type { AwsConfig, AwsEndpoints } from '../aws/clients.js';
@@ -24,14 +26,15 @@ import {
   parseCommandArgs,
   stringOption,
   type Parsed,
-} from './args.js';
+} from '../util/option-args.js';
+import { defaultCheckpointPath } from '../checkpoint/file-store.js';
 import { MODEL_SCOPES, type DetectionSettings } from '../detect/settings.js';
 import { DETECTION_OPTIONS, flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
 import { OptionError, describeOptionError } from '../util/option-error.js';
-import { defaultCheckpointPath } from '../checkpoint/file-store.js';
+import { parseHttpAddress, type HttpAddress } from '../http/address.js';
 
-export type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
-import type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from '../service/settings.js';
+export type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from './settings.js';
+import type { StreamRef, CheckpointSpec, PartitionKeySpec, ServiceConfig, LogLevel } from './settings.js';
 
 /** Shown in help; the path is defaultCheckpointPath(input stream). */
 export const DEFAULT_CHECKPOINT = 'file:./rcf-stream-STREAM.checkpoint';
@@ -104,6 +107,8 @@ Operation
   --stats-interval S           stats line on stderr every S seconds (0: off)  [${DEFAULT_STATS_INTERVAL_S}]
   --stats-json                 stats and logs as JSON lines
   --log-level L                debug, info, warn or error                     [info]
+  --http HOST:PORT             serve /metrics, /healthz, /readyz and a live page at /
+                               (PORT alone binds 127.0.0.1)                     [off]
   --exit-when-idle S           stop once all shards are at their tip and idle for S seconds
   --shutdown-timeout S         on SIGINT/SIGTERM, wait this long for in-flight output [30]
   -h, --help                   show this help
@@ -159,6 +164,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'stats-interval': { type: 'string' },
   'stats-json': { type: 'boolean' },
   'log-level': { type: 'string' },
+  http: { type: 'string', aliases: ['httpAddress'] },
   'exit-when-idle': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
   // Detection: the table of src/detect/options.ts (its JSON key is an alias).
@@ -283,6 +289,11 @@ export function parseCheckpointSpec(text: string): CheckpointSpec {
   const m = /^(file|dynamodb|s3):(.*)$/.exec(t);
   if (m === null) {
     if (t === '') throw new UsageError('--checkpoint must not be empty');
+    // "dynamo:tbl/app" is a typo of a scheme far more often than a file name: refuse it.
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]+):/.exec(t);
+    if (scheme !== null) {
+      throw new UsageError(`--checkpoint: unknown checkpoint scheme "${scheme[1]}:"; use file:, dynamodb:, s3: or none (a file path with a colon is written file:${t})`);
+    }
     return { kind: 'file', path: t };
   }
   const [, scheme, rest] = m as unknown as [string, string, string];
@@ -311,6 +322,16 @@ export function parsePartitionKeySpec(text: string): PartitionKeySpec {
   throw new UsageError(`--output-partition-key must be key, id, input or field:NAME, got ${JSON.stringify(text)}`);
 }
 
+function httpAddress(values: Parsed['values'], origins: Map<string, Origin>): HttpAddress | undefined {
+  const text = stringOption(values, 'http');
+  if (text === undefined) return undefined;
+  try {
+    return parseHttpAddress(text, spelled('http', origins));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
 function seconds(values: Parsed['values'], name: string, min: number): number | undefined {
   const s = numberOption(values, name, min);
   return s === undefined ? undefined : Math.round(s * 1000);
@@ -337,6 +358,12 @@ function modelScopeOf(values: Parsed['values'], detect: DetectionSettings): Serv
 /** Where a value came from: a flag, the environment, or a key of the config file. */
 type Origin = 'flag' | 'env' | { file: string; key: string };
 
+/** The option named as the user wrote it: a flag, an RCF_* variable, or a key of the --config file. */
+function spelled(flag: string, origins: Map<string, Origin>): string {
+  const origin = origins.get(flag);
+  return origin === 'env' ? spellOption(flag, 'env') : origin !== undefined && origin !== 'flag' ? `${origin.file}: ${origin.key}` : spellOption(flag, 'flag');
+}
+
 function buildConfig(values: Parsed['values'], origins: Map<string, Origin> = new Map()): ServiceConfig {
   const input = streamRef(stringOption(values, 'input-stream'));
   if (input === undefined) throw new UsageError(`--input-stream is required (or ${envName('input-stream')}, or "inputStreamName" in --config)`);
@@ -347,10 +374,7 @@ function buildConfig(values: Parsed['values'], origins: Map<string, Origin> = ne
   } catch (error) {
     if (!(error instanceof OptionError)) throw error;
     // Named as the user wrote it: a flag, an RCF_* variable, or a key of the --config file.
-    const flag = flagOf(error.option);
-    const origin = origins.get(flag);
-    const spelled = origin === 'env' ? spellOption(flag, 'env') : origin !== undefined && origin !== 'flag' ? `${origin.file}: ${origin.key}` : spellOption(flag, 'flag');
-    throw new UsageError(describeOptionError(spelled, error.detail));
+    throw new UsageError(describeOptionError(spelled(flagOf(error.option), origins), error.detail));
   }
 
   const all = url(values, 'endpoint-url');
@@ -422,6 +446,7 @@ function buildConfig(values: Parsed['values'], origins: Map<string, Origin> = ne
     logLevel: choiceOption(values, 'log-level', ['debug', 'info', 'warn', 'error'] as const) ?? 'info',
     exitWhenIdleMs: seconds(values, 'exit-when-idle', 0),
     shutdownTimeoutMs: seconds(values, 'shutdown-timeout', 0) ?? 30_000,
+    http: httpAddress(values, origins),
     source,
     detect,
   };
