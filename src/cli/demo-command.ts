@@ -1,17 +1,24 @@
 /**
  * `rcf-stream demo` (what `npm start` runs): the reference scenario end to end, locally.
- * The temperature generator feeds a detector with the same defaults as `detect`; each
- * anomaly is printed in the reference notification format, then a summary compares the
- * alarms with the outliers the generator injected.
+ * Thin wiring over the pipeline (src/pipeline): the temperature generator is the Source,
+ * the BatchProcessor scores with the same defaults as `detect`, a text sink prints each
+ * anomaly in the reference notification format, and a tally sink feeds the summary that
+ * compares the alarms with the outliers the generator injected.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { DEFAULT_OUTLIER_RATE, DEFAULT_SEED, TemperatureSeries } from '../generate/temperature.js';
+import { DEFAULT_OUTLIER_RATE, DEFAULT_SEED } from '../generate/temperature.js';
+import { TEMPERATURE_SHARD, TemperatureSource } from '../generate/temperature-source.js';
 import { LIMITS, type EngineName } from '../forest/options.js';
-import { DetectionBatch, Detector } from '../detect/detector.js';
-import { describeStrategy, graderFactory, parseThresholdStrategy, type ThresholdStrategy } from '../detect/strategy.js';
+import { DEFAULT_MAX_KEYS } from '../detect/detector.js';
+import type { DetectionSettings } from '../detect/settings.js';
+import { describeStrategy, parseThresholdStrategy, type ThresholdStrategy } from '../detect/strategy.js';
+import { BatchProcessor } from '../pipeline/batch-processor.js';
+import type { ScoredBatch, Sink } from '../pipeline/contracts.js';
+import { ScopedModels } from '../pipeline/scoped-models.js';
+import { deliverAll } from '../pipeline/sinks.js';
+import { TextNotificationSink } from '../pipeline/text-notification-sink.js';
 import {
   EXIT_FAILURE,
+  EXIT_INTERRUPTED,
   EXIT_OK,
   UsageError,
   choiceOption,
@@ -24,7 +31,7 @@ import {
   type CliIo,
   readCommandSettings,
 } from './args.js';
-import { OutputSink, formatNotification } from '../io/output.js';
+import { OutputSink } from '../io/output.js';
 
 export const DEMO_COUNT = 20_000;
 /** With --follow: slow enough to watch, fast enough to see an anomaly every few seconds. */
@@ -34,6 +41,7 @@ export const FAR_OUTLIER_DISTANCE = 3;
 const NORMAL_LEVEL = 30;
 const BATCH = 1024;
 const TICK_MS = 100;
+const PROGRESS_MS = 250;
 
 export const DEMO_HELP = `Usage: rcf-stream demo [options]
 
@@ -51,6 +59,9 @@ summary of what was caught. Finite by default; --follow runs until Ctrl-C.
   --forest-seed N        the detector's random seed                  [0]
   --engine wasm|ts       as for detect                               [wasm]
   -h, --help             show this help
+
+Exit status: 0 when done, 1 on an error, 2 for bad options, 130 when stopped by
+Ctrl-C (SIGINT) or SIGTERM (the summary is still printed).
 `;
 
 const DEMO_OPTIONS = {
@@ -117,30 +128,96 @@ function parseDemoArgs(argv: string[]): DemoConfig | undefined {
   };
 }
 
+/**
+ * Counts what the demo's summary reports: every record of a batch against the source's
+ * labels, and each delivered anomaly (by its record id) as caught or a false alarm.
+ */
+class DemoTally implements Sink {
+  readonly name = 'summary';
+  constructor(
+    readonly source: TemperatureSource,
+    readonly s: DemoSummary,
+  ) {}
+
+  async deliver(batch: ScoredBatch): Promise<void> {
+    const { first, outlier, value } = this.source.labels;
+    const far = (i: number): boolean => outlier[i] === 1 && Math.abs(value[i]! - NORMAL_LEVEL) > FAR_OUTLIER_DISTANCE;
+    for (let i = 0; i < outlier.length; i++) {
+      if (outlier[i] === 1) this.s.outliers++;
+      if (far(i)) this.s.farOutliers++;
+    }
+    this.s.records += batch.records;
+    this.s.anomalies += batch.anomalies;
+    for (const o of batch.outputs) {
+      const i = Number(o.recordId.slice(TEMPERATURE_SHARD.length + 1)) - first;
+      if (outlier[i] === 1) this.s.caught++;
+      else this.s.falseAlarms++;
+      if (far(i)) this.s.farCaught++;
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A redrawn status line on a terminal's stderr while a paced demo runs (--follow): something shows from the start. */
+class DemoProgress {
+  #shown = false;
+  #lastDraw = -Infinity;
+  constructor(
+    readonly stderr: CliIo['stderr'],
+    readonly enabled: boolean,
+  ) {}
+
+  draw(s: DemoSummary, seconds: number): void {
+    if (!this.enabled) return;
+    const now = performance.now();
+    if (now - this.#lastDraw < PROGRESS_MS) return;
+    this.#lastDraw = now;
+    this.stderr.write(`\r\x1b[K${formatCount(s.records)} records, ${formatCount(s.anomalies)} anomalies, ${seconds.toFixed(0)} s (Ctrl-C stops)`);
+    this.#shown = true;
+  }
+
+  clear(): void {
+    if (!this.#shown) return;
+    this.stderr.write('\r\x1b[K');
+    this.#shown = false;
+    this.#lastDraw = -Infinity;
+  }
+}
+
 export async function runDemoCommand(argv: string[], io: CliIo = processIo()): Promise<number> {
   const config = await readCommandSettings('demo', DEMO_HELP, io, () => parseDemoArgs(argv));
   if (typeof config === 'number') return config;
 
-  let detector: Detector;
+  // The demo is wiring: the generator as a Source, the pipeline's record stage (the
+  // same parsing, scoring and notification text as detect and run), text sinks.
+  const settings: DetectionSettings = {
+    mapping: { fields: ['value'], timeField: 'time' },
+    forest: { dimensions: 1, numberOfTrees: config.trees, randomSeed: config.forestSeed, engine: config.engine },
+    threshold: config.threshold,
+    maxKeys: DEFAULT_MAX_KEYS,
+    explain: false,
+    outputFields: undefined,
+  };
+  const models = new ScopedModels('shard', { forest: settings.forest, threshold: settings.threshold, attribution: false, keyed: false });
+  const processor = new BatchProcessor({ settings, models, emit: 'anomalies', notifications: {} });
   try {
-    detector = await Detector.create({
-      forest: { dimensions: 1, numberOfTrees: config.trees, randomSeed: config.forestSeed, engine: config.engine },
-      grader: await graderFactory(config.threshold),
-    });
+    await processor.prepare(TEMPERATURE_SHARD);
   } catch (error) {
     io.stderr.write(`rcf-stream demo: ${(error as Error).message}\n`);
     return EXIT_FAILURE;
   }
   const out = new OutputSink(io.stdout, false);
-  const series = new TemperatureSeries({ count: config.count, seed: config.seed, outlierRate: config.outlierRate });
-  const batch = new DetectionBatch(BATCH, 1);
-  const outlier = new Uint8Array(BATCH);
-  const time = new Float64Array(BATCH);
+  const source = new TemperatureSource({ count: config.count, seed: config.seed, outlierRate: config.outlierRate, rate: config.rate, batchRecords: BATCH, tickMs: TICK_MS });
   const s: DemoSummary = { records: 0, anomalies: 0, outliers: 0, farOutliers: 0, caught: 0, farCaught: 0, falseAlarms: 0, seconds: 0, recordsPerSecond: 0 };
+  const notifications = new TextNotificationSink(out);
+  const sinks: Sink[] = [notifications, new DemoTally(source, s)];
+  const progress = new DemoProgress(io.stderr, config.rate !== undefined && io.stderr.isTTY === true);
 
-  let stopped = false;
+  let interrupted = false;
   const onSignal = (): void => {
-    stopped = true;
+    interrupted = true;
+    void source.stop();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -150,64 +227,32 @@ export async function runDemoCommand(argv: string[], io: CliIo = processIo()): P
       `${config.trees} trees, threshold ${describeStrategy(config.threshold)}, ${config.engine} engine${config.rate === undefined ? '' : `, ${config.rate} records/s`}\n`,
   );
 
-  /** Generates up to `limit` records and scores them; false once the series has ended. */
-  const step = (limit: number): boolean => {
-    let n = 0;
-    while (n < limit && series.advance()) {
-      batch.values[n] = series.value;
-      outlier[n] = series.outlier ? 1 : 0;
-      time[n] = series.time;
-      n++;
-    }
-    if (n === 0) return false;
-    batch.count = n;
-    detector.run(batch);
-    let text = '';
-    for (let i = 0; i < n; i++) {
-      const isOutlier = outlier[i] === 1;
-      const far = isOutlier && Math.abs(batch.values[i]! - NORMAL_LEVEL) > FAR_OUTLIER_DISTANCE;
-      if (isOutlier) s.outliers++;
-      if (far) s.farOutliers++;
-      if (batch.anomaly[i] === 1) {
-        s.anomalies++;
-        if (isOutlier) s.caught++;
-        else s.falseAlarms++;
-        if (far) s.farCaught++;
-        text += `${formatNotification(time[i], batch.values, i, 1, batch.score[i]!)}\n`;
-      }
-    }
-    s.records += n;
-    out.write(text);
-    return n === limit;
-  };
-
   const started = performance.now();
+  let exitCode = EXIT_OK;
   try {
-    if (config.rate === undefined) {
-      while (!stopped && !out.stopped && step(BATCH)) {
-        if (out.needsDrain) await out.drain();
-        // Lets Ctrl-C through on long runs.
-        else if (s.records % (BATCH * 64) === 0) await yieldToEventLoop();
-      }
-    } else {
-      const rate = config.rate;
-      let more = true;
-      while (more && !stopped && !out.stopped) {
-        const due = Math.floor(((performance.now() - started) / 1000) * rate) + 1 - s.records;
-        if (due > 0) more = step(Math.min(due, BATCH)) || due > BATCH;
-        if (more) await sleep(TICK_MS);
-      }
+    for await (const batch of source.start()) {
+      const scored = processor.process(batch.shardId, batch.records);
+      if (scored.notifications.length > 0) progress.clear();
+      await deliverAll(sinks, scored);
+      if (notifications.stopped) break;
+      progress.draw(s, (performance.now() - started) / 1000);
     }
+  } catch (error) {
+    progress.clear();
+    io.stderr.write(`rcf-stream demo: ${(error as Error).message}\n`);
+    exitCode = EXIT_FAILURE;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    detector.dispose();
+    models.dispose();
   }
+  progress.clear();
   s.seconds = (performance.now() - started) / 1000;
   s.recordsPerSecond = s.seconds > 0 ? s.records / s.seconds : 0;
   out.write(formatDemoSummary(s));
   await out.finish();
-  return EXIT_OK;
+  if (interrupted && exitCode === EXIT_OK) exitCode = EXIT_INTERRUPTED;
+  return exitCode;
 }
 
 function percent(part: number, whole: number): string {

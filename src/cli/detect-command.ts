@@ -108,7 +108,7 @@ Output
                              grade, threshold, explanation)
   --shape flink              the reference Flink sample's shape: --output-fields time,value,score
   --notify stderr|stdout     print "Anomaly detected: Time=..., Value=..., Score=..." per anomaly
-  --quiet                    no progress bar
+  --quiet                    no progress bar and no summary line on stderr
   --plot FILE.html           also write a self-contained HTML chart (values, scores,
                              threshold, anomalies; per key with a selector)
   --stats-json FILE          write run statistics as JSON to FILE ("-": stderr)
@@ -124,7 +124,9 @@ Output
 Bad lines and records (malformed JSON, missing or non-numeric fields, NaN/Infinity,
 lines over 1 MiB, invalid UTF-8, CSV rows with the wrong column count) are reported
 on stderr with their line number, counted, and skipped. Exit status: 0 when the
-input was read to the end, 1 when it could not be read or written, 2 for bad options.
+input was read to the end, 1 when it could not be read or written, 2 for bad options,
+130 when stopped by Ctrl-C (SIGINT) or SIGTERM (what was read is still scored and
+written).
 `;
 
 const DETECT_OPTIONS = {
@@ -678,7 +680,7 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   }
 
   progress.clear();
-  stderr.write(`${formatSummary(stats, keyed)}\n`);
+  if (!config.quiet) stderr.write(`${formatSummary(stats, keyed)}\n`);
   // Nothing scored although lines came: most likely the options do not fit the input.
   if (stats.records === 0 && stats.badRecords > 0 && exitCode === EXIT_OK) {
     exitCode = EXIT_FAILURE;

@@ -4,6 +4,7 @@
 import { DEFAULT_COUNT, DEFAULT_OUTLIER_RATE, DEFAULT_SEED, writeNdjson } from '../generate/temperature.js';
 import {
   EXIT_FAILURE,
+  EXIT_INTERRUPTED,
   EXIT_OK,
   formatCount,
   integerOption,
@@ -27,7 +28,7 @@ per line: a temperature of 30 +/- 2 with injected outliers anywhere in 15..45.
   --seed N               random seed (integer)                       [${DEFAULT_SEED}]
   --outlier-rate X       probability of an injected outlier (0-1)     [${DEFAULT_OUTLIER_RATE}]
   --labels               add "label": 1 for injected outliers, else 0
-  --quiet                no summary line on stderr
+  --quiet                no summary line on stderr (as for detect)
   -h, --help             show this help
 
 To Kinesis (instead of stdout)
@@ -36,6 +37,10 @@ To Kinesis (instead of stdout)
   --region REGION        AWS region                                  [SDK chain]
   --partition-key K      partition key of every record               [the record's time]
   --batch N              records per PutRecords call (1-500)         [500]
+
+Exit status: 0 when done (or when the reader of stdout went away), 1 on an error,
+2 for bad options, 130 when stopped by Ctrl-C (SIGINT) or SIGTERM (the summary is
+still printed unless --quiet).
 `;
 
 const GENERATE_OPTIONS = {
@@ -79,7 +84,7 @@ export async function runGenerateCommand(argv: string[], io: CliIo = processIo()
       const ending = summary.stoppedBy === 'closed' ? '; output closed early' : summary.stoppedBy === 'aborted' ? '; interrupted' : '';
       io.stderr.write(`rcf-stream generate: ${formatCount(summary.records)} records (${formatCount(summary.outliers)} injected outliers)${ending}\n`);
     }
-    return EXIT_OK;
+    return summary.stoppedBy === 'aborted' ? EXIT_INTERRUPTED : EXIT_OK;
   } catch (error) {
     io.stderr.write(`rcf-stream generate: cannot write output: ${(error as Error).message}\n`);
     return EXIT_FAILURE;

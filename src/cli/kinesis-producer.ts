@@ -13,6 +13,7 @@ import { KinesisSink, KinesisSinkError, type KinesisSinkStats, type SinkEntry } 
 import { TemperatureSeries, formatNdjsonLine } from '../generate/temperature.js';
 import {
   EXIT_FAILURE,
+  EXIT_INTERRUPTED,
   EXIT_OK,
   EXIT_USAGE,
   UsageError,
@@ -179,7 +180,7 @@ export async function runKinesisProducerCommand(argv: string[], io: CliIo = proc
           `${s.sink.retriedRecords} records retried)${s.stoppedBy === 'aborted' ? '; interrupted' : ''}\n`,
       );
     }
-    return EXIT_OK;
+    return s.stoppedBy === 'aborted' ? EXIT_INTERRUPTED : EXIT_OK;
   } catch (error) {
     io.stderr.write(`rcf-stream generate: ${error instanceof KinesisSinkError ? error.message : `cannot put records on ${options.stream}: ${errorMessage(error)}`}\n`);
     return EXIT_FAILURE;

@@ -492,7 +492,7 @@ describe('rcf-stream demo', () => {
 });
 
 describe('rcf-stream demo --follow', () => {
-  it('keeps going until interrupted, then prints the summary', async () => {
+  it('keeps going until interrupted, then prints the summary and exits 130', async () => {
     const child = spawn(process.execPath, [MAIN, 'demo', '--follow', '--rate', '500'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     const closed = once(child, 'close');
@@ -510,7 +510,7 @@ describe('rcf-stream demo --follow', () => {
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
-    expect(code).toBe(0);
+    expect(code).toBe(130);
     expect(stdout).toMatch(/^rcf-stream demo: endless temperature records/);
     expect(stdout).toMatch(/\nSummary\n {2}records +[\d,]+\n/);
   });
