@@ -390,6 +390,7 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     // Found now rather than after the whole input was scored.
     if (config.state !== undefined) await checkWritable(config.state, 'the state file (--state)');
     if (config.statsJson !== undefined && config.statsJson !== '-') await checkWritable(config.statsJson, 'the stats file (--stats-json)');
+    if (config.plot !== undefined) await checkWritable(config.plot, 'the chart (--plot)');
     const spec = { forest: config.forest, threshold: config.threshold, attribution: config.explain, keyed, maxKeys: config.maxKeys };
     if (config.state !== undefined) host = new InlineDetectorHost(await resumeModels(config, spec));
     else if (config.worker && WorkerDetectorHost.available) {
