@@ -58,7 +58,7 @@ import type { DetectorSpec } from '../detect/detector-host.js';
 import { describeStrategy, graderFactory } from '../detect/strategy.js';
 import { OutputSink } from '../io/output.js';
 import { BatchProcessor } from '../pipeline/batch-processor.js';
-import type { PipelineObserver, ScoredBatch, Sink } from '../pipeline/contracts.js';
+import type { PipelineObserver, PipelineStats, ScoredBatch, Sink } from '../pipeline/contracts.js';
 import { safeObserver, shapeOf } from '../pipeline/observers.js';
 import { decodeScopedModels, encodeScopedModels, estimateModelBytes, modelFingerprint } from '../pipeline/models.js';
 import { ModelScopeError, ScopedModels } from '../pipeline/scoped-models.js';
@@ -72,22 +72,10 @@ const MAX_PENDING_DELIVERIES = 4;
 const BAD_RECORD_LOG_LIMIT = 20;
 const BAD_RECORD_LOG_EVERY = 1000;
 
-export interface ServiceStats {
-  uptimeSeconds: number;
-  /** Records taken from the input stream (after KPL de-aggregation). */
-  recordsRead: number;
-  recordsScored: number;
+/** The pipeline's counters (PipelineStats) with what only the service knows. */
+export interface ServiceStats extends PipelineStats {
   recordsPerSecond: number;
-  anomalies: number;
-  badRecords: number;
-  badRecordsByKind: Record<string, number>;
-  deadLettered: { file: number; stream: number };
-  /** Output records accepted by the output stream (or written to stdout). */
-  outputRecords: number;
-  notifications: { queued: number; suppressed: number; dropped: number };
-  models: number;
-  evictions: number;
-  checkpoints: { saved: number; failed: number; lastSavedAt: string | undefined; lastModelBytes: number; restoredModels: boolean };
+  checkpoints: PipelineStats['checkpoints'] & { lastModelBytes: number; restoredModels: boolean };
   source: KinesisSourceStats | undefined;
   sink: KinesisSinkStats | undefined;
   deadLetterSink: KinesisSinkStats | undefined;

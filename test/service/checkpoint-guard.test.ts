@@ -3,43 +3,25 @@
  * stream B at stream A's checkpoint is refused instead of skipping B's records
  * with A's positions, and a second service on a file checkpoint in use is refused.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { createKinesisClient } from '../../src/aws/clients.js';
 import { FileCheckpointStore } from '../../src/checkpoint/file-store.js';
-import { createStream, localAwsConfig, putRaw, runToEnd, startKinesalite, startService, type LocalServer } from './support.js';
+import { createStream, putRaw, runToEnd, startService, useKinesalite } from './support.js';
 
-let kinesalite: LocalServer;
-let kinesis: KinesisClient;
-let dir: string;
-
-beforeAll(async () => {
-  kinesalite = await startKinesalite();
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
-  dir = mkdtempSync(join(tmpdir(), 'rcf-ckpt-identity-'));
-});
-
-afterAll(async () => {
-  kinesis?.destroy();
-  await kinesalite?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const local = useKinesalite('rcf-ckpt-identity-');
 
 const records = (n: number): { data: string; partitionKey: string }[] =>
   Array.from({ length: n }, (_, i) => ({ data: JSON.stringify({ time: i, value: 30 + (i % 7) / 10 }), partitionKey: `p${i % 3}` }));
 
 describe('checkpoint identity (service)', () => {
   it('records the input stream in the checkpoint and refuses it for another stream', async () => {
-    await createStream(kinesis, 'ident-a', 1);
-    await createStream(kinesis, 'ident-b', 1);
-    await putRaw(kinesis, 'ident-a', records(200));
-    await putRaw(kinesis, 'ident-b', records(300));
-    const path = join(dir, 'shared.checkpoint');
-    const common = ['--kinesis-endpoint', kinesalite.endpoint, '--start-position', 'TRIM_HORIZON', '--checkpoint', `file:${path}`, '--exit-when-idle', '0.5'];
+    await createStream(local.kinesis, 'ident-a', 1);
+    await createStream(local.kinesis, 'ident-b', 1);
+    await putRaw(local.kinesis, 'ident-a', records(200));
+    await putRaw(local.kinesis, 'ident-b', records(300));
+    const path = join(local.dir, 'shared.checkpoint');
+    const common = ['--kinesis-endpoint', local.kinesalite.endpoint, '--start-position', 'TRIM_HORIZON', '--checkpoint', `file:${path}`, '--exit-when-idle', '0.5'];
 
     const a = await runToEnd(['--input-stream', 'ident-a', ...common], 30_000, { stdout: new PassThrough() });
     expect(a.exitCode).toBe(0);
@@ -54,10 +36,10 @@ describe('checkpoint identity (service)', () => {
   });
 
   it('a second service on a file checkpoint in use is refused; after the first stops, it runs', async () => {
-    await createStream(kinesis, 'ident-lock', 1);
-    await putRaw(kinesis, 'ident-lock', records(100));
-    const path = join(dir, 'locked.checkpoint');
-    const argv = ['--input-stream', 'ident-lock', '--kinesis-endpoint', kinesalite.endpoint, '--start-position', 'TRIM_HORIZON', '--checkpoint', `file:${path}`];
+    await createStream(local.kinesis, 'ident-lock', 1);
+    await putRaw(local.kinesis, 'ident-lock', records(100));
+    const path = join(local.dir, 'locked.checkpoint');
+    const argv = ['--input-stream', 'ident-lock', '--kinesis-endpoint', local.kinesalite.endpoint, '--start-position', 'TRIM_HORIZON', '--checkpoint', `file:${path}`];
     const first = await startService(argv, { stdout: new PassThrough() });
     await expect(startService(argv, { stdout: new PassThrough() })).rejects.toThrow(/is in use by process \d+@.* \(lock file .*locked\.checkpoint\.lock\)/);
     first.service.stop('test');

@@ -4,30 +4,13 @@
  * scope is refused over several open shards, and --exit-when-idle exits only once every
  * record was read and delivered.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { createKinesisClient } from '../../src/aws/clients.js';
-import { createStream, localAwsConfig, putRaw, readOutput, runToEnd, startKinesalite, type LocalServer } from './support.js';
+import { createStream, putRaw, readOutput, runToEnd, useKinesalite } from './support.js';
 
-let kinesalite: LocalServer;
-let kinesis: KinesisClient;
-let dir: string;
-
-beforeAll(async () => {
-  kinesalite = await startKinesalite();
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
-  dir = mkdtempSync(join(tmpdir(), 'rcf-contain-'));
-});
-
-afterAll(async () => {
-  kinesis?.destroy();
-  await kinesalite?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const local = useKinesalite('rcf-contain-');
 
 /** JSON text of an array nested `depth` levels deep: JSON.parse reads it, JSON.stringify of it overflows the stack. */
 function nested(depth: number): string {
@@ -40,12 +23,12 @@ function normal(n: number, from = 0): string[] {
   return out;
 }
 
-const common = (input: string): string[] => ['--input-stream', input, '--kinesis-endpoint', kinesalite.endpoint, '--start-position', 'TRIM_HORIZON', '--checkpoint', 'none', '--exit-when-idle', '0.3', '--time-field', 'time'];
+const common = (input: string): string[] => ['--input-stream', input, '--kinesis-endpoint', local.kinesalite.endpoint, '--start-position', 'TRIM_HORIZON', '--checkpoint', 'none', '--exit-when-idle', '0.3', '--time-field', 'time'];
 
 describe('failure containment in run', () => {
   it('dead-letters a record nested 5,000 levels deep (--emit all), a lone surrogate and an oversize partition key, and goes on', async () => {
-    await createStream(kinesis, 'deep-in', 1);
-    await createStream(kinesis, 'deep-out', 1);
+    await createStream(local.kinesis, 'deep-in', 1);
+    await createStream(local.kinesis, 'deep-out', 1);
     const bodies = [
       ...normal(100),
       `{"time":100,"value":30.1,"extra":${nested(5000)}}`,
@@ -57,14 +40,14 @@ describe('failure containment in run', () => {
       JSON.stringify({ time: 103, value: 30.4, blob: 'x'.repeat(1024 * 1024 - 200) }),
       ...normal(100, 104),
     ];
-    await putRaw(kinesis, 'deep-in', bodies.map((data, i) => ({ data, partitionKey: `p${i}` })));
-    const dlq = join(dir, 'deep.dlq');
+    await putRaw(local.kinesis, 'deep-in', bodies.map((data, i) => ({ data, partitionKey: `p${i}` })));
+    const dlq = join(local.dir, 'deep.dlq');
     const r = await runToEnd([...common('deep-in'), '--output-stream', 'deep-out', '--emit', 'all', '--dead-letter', dlq, '--output-partition-key', 'field:sensor']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.reason).toBe('idle');
     expect(r.stats.badRecordsByKind).toEqual({ unserialisable: 1, 'output too large': 1 });
     expect(r.stats.recordsScored).toBe(bodies.length);
-    const out = await readOutput(kinesis, 'deep-out');
+    const out = await readOutput(local.kinesis, 'deep-out');
     expect(out).toHaveLength(bodies.length - 2);
     expect(out.map((o) => o.time)).toEqual([...Array.from({ length: 100 }, (_, t) => t), 101, 102, ...Array.from({ length: 100 }, (_, t) => t + 104)]);
     const surrogate = out.find((o) => o.time === 101)!;
@@ -77,9 +60,9 @@ describe('failure containment in run', () => {
   }, 60_000);
 
   it('dead-letters an anomaly whose time field is nested 5,000 levels deep (--emit anomalies)', async () => {
-    await createStream(kinesis, 'deeptime-in', 1);
+    await createStream(local.kinesis, 'deeptime-in', 1);
     const bodies = [...normal(300), `{"time":${nested(5000)},"value":1000}`, ...normal(50, 301)];
-    await putRaw(kinesis, 'deeptime-in', bodies.map((data) => ({ data, partitionKey: 'one' })));
+    await putRaw(local.kinesis, 'deeptime-in', bodies.map((data) => ({ data, partitionKey: 'one' })));
     const stdout = new PassThrough();
     let text = '';
     stdout.on('data', (d: Buffer) => (text += d.toString()));
@@ -96,17 +79,17 @@ describe('failure containment in run', () => {
 
 describe('model scope', () => {
   it('refuses --model-scope stream over two open shards, with a message that says why and what to use', async () => {
-    await createStream(kinesis, 'scope-in', 2);
-    await putRaw(kinesis, 'scope-in', normal(400).map((data, i) => ({ data, partitionKey: `k${i}` })));
+    await createStream(local.kinesis, 'scope-in', 2);
+    await putRaw(local.kinesis, 'scope-in', normal(400).map((data, i) => ({ data, partitionKey: `k${i}` })));
     const r = await runToEnd([...common('scope-in'), '--model-scope', 'stream'], 30_000, { stdout: new PassThrough() });
     expect(r.exitCode).toBe(1);
     expect(r.reason).toMatch(/--model-scope stream needs an input read one shard at a time.*Use --model-scope shard/);
   }, 60_000);
 
   it('refuses --model-scope key when one key arrives on two open shards', async () => {
-    await createStream(kinesis, 'keyscope-in', 2);
+    await createStream(local.kinesis, 'keyscope-in', 2);
     const bodies = normal(400).map((d, i) => JSON.stringify({ ...(JSON.parse(d) as object), sensor: `s${i % 3}` }));
-    await putRaw(kinesis, 'keyscope-in', bodies.map((data, i) => ({ data, partitionKey: `random-${i}` })));
+    await putRaw(local.kinesis, 'keyscope-in', bodies.map((data, i) => ({ data, partitionKey: `random-${i}` })));
     const r = await runToEnd([...common('keyscope-in'), '--key-field', 'sensor', '--model-scope', 'key'], 30_000, { stdout: new PassThrough() });
     expect(r.exitCode).toBe(1);
     expect(r.reason).toMatch(/--model-scope key needs each key in one shard at a time/);
@@ -116,9 +99,9 @@ describe('model scope', () => {
 describe('--exit-when-idle', () => {
   it('consumes every record of 200,000 on 2 shards before exiting, 5 times out of 5', async () => {
     const total = 200_000;
-    await createStream(kinesis, 'idle-in', 2);
+    await createStream(local.kinesis, 'idle-in', 2);
     const bodies = normal(total);
-    await putRaw(kinesis, 'idle-in', bodies.map((data, i) => ({ data, partitionKey: `k${i % 97}` })));
+    await putRaw(local.kinesis, 'idle-in', bodies.map((data, i) => ({ data, partitionKey: `k${i % 97}` })));
     for (let run = 0; run < 5; run++) {
       const r = await runToEnd([...common('idle-in'), '--exit-when-idle', '0.2', '--trees', '5', '--sample-size', '32'], 180_000, { stdout: new PassThrough() });
       expect(r.exitCode, r.stderr).toBe(0);

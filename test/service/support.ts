@@ -10,7 +10,12 @@ import { loadServiceConfig, type ServiceConfig } from '../../src/service/run-con
 import { AnomalyService, type ServiceOptions, type ServiceResult } from '../../src/service/service.js';
 import { DetectionBatch } from '../../src/detect/detector.js';
 import { createRecordDetector } from '../../src/detect/detector-host.js';
-import { readWholeStream, text } from '../support/local-aws.js';
+import { localAwsConfig, readWholeStream, startKinesalite, text, type LocalServer } from '../support/local-aws.js';
+import { createKinesisClient } from '../../src/aws/clients.js';
+import { afterAll, beforeAll } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export * from '../support/local-aws.js';
 
@@ -133,4 +138,23 @@ export async function referenceScores(argv: string[], series: { key?: string; va
   } finally {
     detector.dispose();
   }
+}
+
+/**
+ * One kinesalite for a test file, a client for it and a temp folder, started before its tests
+ * and stopped (folder removed) after them.
+ */
+export function useKinesalite(prefix: string): { readonly kinesalite: LocalServer; readonly kinesis: KinesisClient; readonly dir: string } {
+  const local = {} as { kinesalite: LocalServer; kinesis: KinesisClient; dir: string };
+  beforeAll(async () => {
+    local.kinesalite = await startKinesalite();
+    local.kinesis = createKinesisClient(localAwsConfig({ kinesis: local.kinesalite.endpoint }));
+    local.dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    local.kinesis?.destroy();
+    await local.kinesalite?.stop();
+    if (local.dir) rmSync(local.dir, { recursive: true, force: true });
+  });
+  return local;
 }
