@@ -11,8 +11,8 @@
  * or restoring a detector awaits the kernel), so a snapshot requested after a batch was
  * submitted includes that batch. Scoring results are written back into the caller's batch.
  *
- * Not wired into `run` yet: the service's checkpoint barrier assumes synchronous scoring
- * (see src/service/service.ts #run).
+ * Used by `run --workers N` (src/service/service.ts): a checkpoint drains the delivery queue
+ * (scoring included), then asks every worker for its snapshots.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
