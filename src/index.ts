@@ -8,3 +8,4 @@ export { Forest, type Attribution } from './forest/forest.js';
 export { LIMITS, type EngineName, type ForestConfig, type ForestOptions } from './forest/options.js';
 export { createForest, createForestSync, restoreForest, restoreForestSync, loadKernel } from './forest/create.js';
 export { SnapshotError, decodeSnapshot, type SnapshotInfo } from './forest/snapshot.js';
+export { RcfStreamError, isRcfStreamError } from './util/errors.js';

@@ -9,6 +9,7 @@
  */
 import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { backoffDelay, classifyError, errorMessage, errorName, sleep, type BackoffOptions, type Logger } from './retry.js';
+import { RcfStreamError } from '../util/errors.js';
 
 export interface SinkEntry {
   data: Uint8Array;
@@ -56,8 +57,9 @@ export const MAX_REQUEST_RECORDS = 500;
 export const MAX_REQUEST_BYTES = 5 * 1024 * 1024;
 const MAX_HASH_KEY = (1n << 128n) - 1n;
 
-export class KinesisSinkError extends Error {
+export class KinesisSinkError extends RcfStreamError {
   override readonly name = 'KinesisSinkError';
+  readonly code = 'KINESIS_SINK_FAILED';
   constructor(
     message: string,
     /** Entries not accepted by Kinesis when put() gave up. */

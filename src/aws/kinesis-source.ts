@@ -37,6 +37,7 @@ import {
 } from '../checkpoint/checkpoint-store.js';
 import { deaggregate, isAggregated } from './kpl.js';
 import { backoffDelay, classifyError, errorMessage, errorName, sleep, type BackoffOptions, type Logger } from './retry.js';
+import { RcfStreamError } from '../util/errors.js';
 
 export type StartPosition = { type: 'LATEST' } | { type: 'TRIM_HORIZON' } | { type: 'AT_TIMESTAMP'; timestamp: Date };
 
@@ -167,8 +168,9 @@ const MIN_POLL_MS = 200;
 /** Per-shard read throughput limit (2 MiB/s); pacing by it avoids most read throttling. */
 const SHARD_READ_BYTES_PER_SEC = 2 * 1024 * 1024;
 
-export class KinesisSourceError extends Error {
+export class KinesisSourceError extends RcfStreamError {
   override readonly name = 'KinesisSourceError';
+  readonly code = 'KINESIS_SOURCE_FAILED';
   constructor(
     message: string,
     override readonly cause?: unknown,

@@ -16,6 +16,7 @@
  * postinstall script) for what is ~100 lines of protobuf reading.
  */
 import { createHash } from 'node:crypto';
+import { RcfStreamError } from '../util/errors.js';
 
 export const KPL_MAGIC = Uint8Array.of(0xf3, 0x89, 0x9a, 0xc2);
 const MD5_BYTES = 16;
@@ -26,8 +27,9 @@ export interface UserRecord {
   data: Uint8Array;
 }
 
-export class KplFormatError extends Error {
+export class KplFormatError extends RcfStreamError {
   override readonly name = 'KplFormatError';
+  readonly code = 'KPL_FORMAT';
 }
 
 /** True if `data` starts with the KPL magic and is long enough to hold a digest. */

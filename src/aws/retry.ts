@@ -10,6 +10,7 @@
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/service-error-classification';
 
 import { STATUS_CODES } from 'node:http';
+import { isRcfStreamError } from '../util/errors.js';
 
 /** Optional structured logger; every method may be absent. Never pass secrets in fields. */
 export interface Logger {
@@ -129,7 +130,9 @@ export function inAwsCall(err: unknown, context: string): unknown {
 /**
  * Message of an unknown thrown value, for error texts. An SDK error without
  * details (an empty 503 body gives name "Unknown", message "UnknownError")
- * is described by its HTTP status instead.
+ * is described by its HTTP status instead. A project error (isRcfStreamError) gives its
+ * message alone: it is written for people, its class name means nothing to them; other
+ * errors keep their name (`ThrottlingException: Rate exceeded`).
  */
 export function errorMessage(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
@@ -139,5 +142,5 @@ export function errorMessage(err: unknown): string {
   if (status !== undefined && (err.name === 'Unknown' || err.message === 'UnknownError' || err.message === '')) {
     return `${prefix}HTTP ${status}${STATUS_CODES[status] !== undefined ? ` ${STATUS_CODES[status]}` : ''} without error details in the response`;
   }
-  return `${prefix}${errorName(err)}: ${err.message}`;
+  return isRcfStreamError(err) ? `${prefix}${err.message}` : `${prefix}${errorName(err)}: ${err.message}`;
 }

@@ -4,6 +4,7 @@
  * taken at different moments.
  */
 import { createHash } from 'node:crypto';
+import { RcfStreamError } from '../util/errors.js';
 
 /**
  * Position of one shard.
@@ -52,8 +53,9 @@ export interface CheckpointStore {
 }
 
 /** The stored checkpoint cannot be read back. Never silently treated as "no checkpoint". */
-export class CheckpointCorruptError extends Error {
+export class CheckpointCorruptError extends RcfStreamError {
   override readonly name = 'CheckpointCorruptError';
+  readonly code = 'CHECKPOINT_CORRUPT';
   constructor(
     readonly location: string,
     detail: string,
@@ -63,16 +65,19 @@ export class CheckpointCorruptError extends Error {
 }
 
 /** Another writer saved a checkpoint for the same application since this store last loaded/saved. */
-export class CheckpointConflictError extends Error {
-  override readonly name = 'CheckpointConflictError';
+export class CheckpointConflictError extends RcfStreamError {
+  override readonly name: string = 'CheckpointConflictError';
+  /** StateConflictError (Lambda state in S3) narrows this to STATE_CONFLICT. */
+  readonly code: string = 'CHECKPOINT_CONFLICT';
   constructor(message: string) {
     super(message);
   }
 }
 
 /** The checkpoint belongs to another input stream than the one configured. */
-export class CheckpointStreamMismatchError extends Error {
+export class CheckpointStreamMismatchError extends RcfStreamError {
   override readonly name = 'CheckpointStreamMismatchError';
+  readonly code = 'CHECKPOINT_STREAM_MISMATCH';
   constructor(
     readonly location: string,
     readonly saved: string,

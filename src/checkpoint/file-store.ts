@@ -17,10 +17,12 @@ import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { decodeCheckpoint, encodeCheckpoint, streamNameOf, type Checkpoint, type CheckpointStore } from './checkpoint-store.js';
+import { RcfStreamError } from '../util/errors.js';
 
 /** Another live process holds the checkpoint file's lock. */
-export class CheckpointLockedError extends Error {
+export class CheckpointLockedError extends RcfStreamError {
   override readonly name = 'CheckpointLockedError';
+  readonly code = 'CHECKPOINT_LOCKED';
   constructor(
     readonly lockPath: string,
     readonly holder: string,

@@ -64,6 +64,7 @@ import { FormatError, RecordFormatter, guardFormat } from '../pipeline/formatter
 import { writeFileAtomicSync } from '../pipeline/atomic-write.js';
 import { ProgressBar } from './progress.js';
 import { DetectPlotCollector } from '../report/detect-plot.js';
+import { RcfStreamError } from '../util/errors.js';
 
 /** Records scored per detector call: large enough to amortise calls, small enough for latency and memory. */
 const BATCH_RECORDS = 2048;
@@ -257,7 +258,10 @@ export interface DetectStats {
 }
 
 /** Thrown for inputs or outputs that cannot be used; exit code 1. */
-class RunError extends Error {}
+class RunError extends RcfStreamError {
+  override readonly name = 'RunError';
+  readonly code = 'UNUSABLE_FILE';
+}
 
 function describeFsError(error: unknown): string {
   const e = error as NodeJS.ErrnoException;
@@ -386,6 +390,7 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     // Found now rather than after the whole input was scored.
     if (config.state !== undefined) await checkWritable(config.state, 'the state file (--state)');
     if (config.statsJson !== undefined && config.statsJson !== '-') await checkWritable(config.statsJson, 'the stats file (--stats-json)');
+    if (config.plot !== undefined) await checkWritable(config.plot, 'the chart (--plot)');
     const spec = { forest: config.forest, threshold: config.threshold, attribution: config.explain, keyed, maxKeys: config.maxKeys };
     if (config.state !== undefined) host = new InlineDetectorHost(await resumeModels(config, spec));
     else if (config.worker && WorkerDetectorHost.available) {

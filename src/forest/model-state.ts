@@ -1,4 +1,5 @@
 import type { ForestConfig } from './options.js';
+import { RcfStreamError } from '../util/errors.js';
 
 /**
  * Engine-neutral model state: a flat list of i32 words that both engines export and import.
@@ -21,8 +22,9 @@ import type { ForestConfig } from './options.js';
  */
 export const MODEL_STATE_VERSION = 1;
 
-export class ModelStateError extends Error {
+export class ModelStateError extends RcfStreamError {
   override name = 'ModelStateError';
+  readonly code = 'MODEL_STATE_INVALID';
 }
 
 /**

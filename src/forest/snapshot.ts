@@ -1,6 +1,7 @@
 import { BinaryFormatError, ByteReader, ByteWriter, crc32 } from '../util/binary.js';
 import { MODEL_STATE_VERSION, validateModelState } from './model-state.js';
 import { LIMITS, type EngineName, type ForestConfig } from './options.js';
+import { RcfStreamError } from '../util/errors.js';
 
 /**
  * Forest snapshot: a self-describing, versioned binary image of a forest's complete state,
@@ -16,8 +17,9 @@ import { LIMITS, type EngineName, type ForestConfig } from './options.js';
 export const SNAPSHOT_MAGIC = 0x53464352; // "RCFS" read as little-endian u32
 export const SNAPSHOT_FORMAT = 1;
 
-export class SnapshotError extends Error {
+export class SnapshotError extends RcfStreamError {
   override name = 'SnapshotError';
+  readonly code = 'SNAPSHOT_INVALID';
 }
 
 export interface SnapshotInfo {

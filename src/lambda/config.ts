@@ -17,9 +17,10 @@
  */
 import type { AwsConfig, AwsEndpoints } from '../aws/clients.js';
 import { envName, loadServiceConfig, type ServiceConfig } from '../service/run-config.js';
+import { RcfStreamError } from '../util/errors.js';
 
 /** A setting the handler cannot run with; the message names the variable. */
-export class LambdaConfigError extends Error {
+export class LambdaConfigError extends RcfStreamError {
   override readonly name = 'LambdaConfigError';
   readonly code = 'LAMBDA_CONFIG';
 }

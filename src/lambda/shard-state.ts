@@ -28,7 +28,8 @@ import type { StateLocation } from './config.js';
 
 /** The shard's stored state changed since it was read: this invocation must not commit. */
 export class StateConflictError extends CheckpointConflictError {
-  readonly code = 'STATE_CONFLICT';
+  override readonly name = 'StateConflictError';
+  override readonly code = 'STATE_CONFLICT';
 }
 
 /** What a container keeps warm per shard. */

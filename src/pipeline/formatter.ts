@@ -14,6 +14,7 @@ import { explain, type Explanation } from '../detect/explanation.js';
 import type { DetectionSettings } from '../detect/settings.js';
 import { isAdaptive } from '../detect/strategy.js';
 import type { ByteTextBuilder } from '../io/output.js';
+import { RcfStreamError } from '../util/errors.js';
 
 /** The result columns the formatter reads (DetectionBatch and a worker's BatchResults have them). */
 export interface ResultColumns {
@@ -31,8 +32,9 @@ export interface FormatterOptions {
 }
 
 /** Output of one record could not be produced; the record becomes a dead letter. */
-export class FormatError extends Error {
+export class FormatError extends RcfStreamError {
   override readonly name = 'FormatError';
+  readonly code = 'OUTPUT_FORMAT';
   constructor(
     message: string,
     /** The dead-letter kind. */

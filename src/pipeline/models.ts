@@ -23,11 +23,12 @@ import type { DetectionSettings, ModelScope } from '../detect/settings.js';
 import type { DetectorSpec } from '../detect/detector-host.js';
 import { ScopedModels } from './scoped-models.js';
 import { DETECTION_OPTIONS, spellOption } from '../detect/options.js';
+import { RcfStreamError } from '../util/errors.js';
 
 const MAGIC = Buffer.from('RCFSVC', 'latin1');
 const FORMAT = 1;
 
-export class ModelMismatchError extends Error {
+export class ModelMismatchError extends RcfStreamError {
   override readonly name = 'ModelMismatchError';
   readonly code = 'MODEL_MISMATCH';
   constructor(
@@ -71,7 +72,7 @@ export interface RestoreModelOptions {
 }
 
 /** The saved models are damaged: says where they came from and what is wrong. */
-export class ModelSnapshotCorruptError extends Error {
+export class ModelSnapshotCorruptError extends RcfStreamError {
   override readonly name = 'ModelSnapshotCorruptError';
   readonly code = 'MODELS_CORRUPT';
 }

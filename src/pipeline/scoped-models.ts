@@ -16,9 +16,10 @@ import type { DetectionBatch, RecordDetector } from '../detect/detector.js';
 import { createRecordDetector, type DetectorSpec } from '../detect/detector-host.js';
 import type { ModelScope } from '../detect/settings.js';
 import type { ModelWorkerPool } from '../detect/model-workers.js';
+import { RcfStreamError } from '../util/errors.js';
 
 /** A stream-wide model over several open shards: refused, scores would depend on arrival timing. */
-export class ModelScopeError extends Error {
+export class ModelScopeError extends RcfStreamError {
   override readonly name = 'ModelScopeError';
   readonly code = 'MODEL_SCOPE';
 }

@@ -15,9 +15,10 @@ import { DeadLetterWriter, type DeadLetter } from '../io/dead-letter.js';
 import type { OutputSink } from '../io/output.js';
 import { MAX_KINESIS_RECORD_BYTES } from './batch-processor.js';
 import type { PipelineRecord, ScoredBatch, Sink } from './contracts.js';
+import { RcfStreamError } from '../util/errors.js';
 
 /** A sink failed for good: the pipeline stops without committing the batch. */
-export class SinkError extends Error {
+export class SinkError extends RcfStreamError {
   override readonly name = 'SinkError';
   readonly code = 'SINK_FAILED';
   constructor(

@@ -67,6 +67,7 @@ import { ModelScopeError, ScopedModels } from '../pipeline/scoped-models.js';
 import { DeadLetterFileSink, DeadLetterStreamSink, KinesisOutputSink, NotificationSink, StreamOutputSink } from '../pipeline/sinks.js';
 import type { CheckpointSpec, ServiceConfig } from './settings.js';
 import { createLogger, type ServiceLogger } from './logger.js';
+import { RcfStreamError } from '../util/errors.js';
 /** Scored batches waiting for delivery before reading pauses. */
 const MAX_PENDING_DELIVERIES = 4;
 /** Bad records logged one by one; after that, one line per this many. */
@@ -130,8 +131,9 @@ interface RemoteWork {
   scoring: Promise<Work>;
 }
 
-class ServiceFailure extends Error {
+class ServiceFailure extends RcfStreamError {
   override readonly name = 'ServiceFailure';
+  readonly code = 'SERVICE_FAILED';
 }
 
 export class AnomalyService {

@@ -1,7 +1,9 @@
 /** Small binary codec helpers: a growable little-endian writer, a bounds-checked reader, CRC-32. */
+import { RcfStreamError } from './errors.js';
 
-export class BinaryFormatError extends Error {
+export class BinaryFormatError extends RcfStreamError {
   override name = 'BinaryFormatError';
+  readonly code = 'BINARY_FORMAT';
 }
 
 export class ByteWriter {

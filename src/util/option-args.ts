@@ -4,10 +4,12 @@
  * strict number readers, all failing with a UsageError whose message names the option.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { RcfStreamError } from './errors.js';
 
 /** Unusable options: reported as one line, exit code 2. */
-export class UsageError extends Error {
+export class UsageError extends RcfStreamError {
   override name = 'UsageError';
+  readonly code = 'USAGE';
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

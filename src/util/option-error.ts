@@ -5,6 +5,7 @@
  */
 export class OptionError extends RangeError {
   override readonly name = 'OptionError';
+  /** Same field as RcfStreamError's (see util/errors.ts isRcfStreamError); stays a RangeError for the forest API. */
   readonly code = 'BAD_OPTION';
   constructor(
     readonly option: string,

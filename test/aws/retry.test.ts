@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, classifyError, errorMessage, inAwsCall } from '../../src/aws/retry.js';
+import { ModelMismatchError } from '../../src/pipeline/models.js';
+import { CheckpointCorruptError } from '../../src/checkpoint/checkpoint-store.js';
+import { OptionError } from '../../src/util/option-error.js';
 
 /** An error shaped like the SDK's: name, optional code and HTTP status. */
 function sdkError(name: string, status?: number, extra: Record<string, unknown> = {}): Error {
@@ -86,5 +89,18 @@ describe('errorMessage', () => {
       'S3 PutObject s3://b/k: HTTP 599 without error details in the response',
     );
     expect(errorMessage('plain')).toBe('plain');
+  });
+
+  it('gives a project error its message alone, and keeps the name of SDK and plain errors', () => {
+    // What `run` printed before: "cannot start: ModelMismatchError: the checkpoint's models ...".
+    const mismatch = new ModelMismatchError("the checkpoint's models were trained with other detection settings (--trees: saved 50, now 20).", 'Run with the same settings.');
+    expect(errorMessage(mismatch)).toBe("the checkpoint's models were trained with other detection settings (--trees: saved 50, now 20). Run with the same settings.");
+    expect(errorMessage(new CheckpointCorruptError('c.ckpt', 'checksum mismatch'))).toMatch(/^Checkpoint at c\.ckpt is corrupt: checksum mismatch\./);
+    // OptionError stays a RangeError but is a project error all the same.
+    expect(errorMessage(new OptionError('numberOfTrees', 'must be between 1 and 1000'))).toBe('numberOfTrees: must be between 1 and 1000');
+    expect(errorMessage(inAwsCall(new ModelMismatchError('models differ.', 'Reset them.'), 'S3 GetObject s3://b/k'))).toBe('S3 GetObject s3://b/k: models differ. Reset them.');
+    expect(errorMessage(sdkError('ThrottlingException', 400, { message: 'Rate exceeded' }))).toBe('ThrottlingException: Rate exceeded');
+    expect(errorMessage(new RangeError('Invalid array length'))).toBe('RangeError: Invalid array length');
+    expect(errorMessage(new Error('boom'))).toBe('Error: boom');
   });
 });

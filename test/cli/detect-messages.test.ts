@@ -42,6 +42,16 @@ describe('detect messages', () => {
     expect(existsSync(output) ? readFileSync(output, 'utf8') : '').toBe('');
   });
 
+  it('finds an unwritable --plot before reading the input', async () => {
+    const input = join(dir, 'in-plot.ndjson');
+    writeFileSync(input, '{"value":1}\n');
+    const output = join(dir, 'never-plot.ndjson');
+    const r = await detect([input, '--plot', join(dir, 'no-such-dir', 'chart.html'), '--output', output]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/cannot write the chart \(--plot\) ".*no-such-dir\/chart.html": no such file or directory/);
+    expect(existsSync(output) ? readFileSync(output, 'utf8') : '').toBe('');
+  });
+
   it('shows the first 20 bad lines, then counts; says the input looks like CSV and exits 1 when nothing could be scored', async () => {
     const input = join(dir, 'readings.csv');
     writeFileSync(input, `time,value\n${Array.from({ length: 300 }, (_, i) => `${i},${30 + (i % 3)}`).join('\n')}\n`);

@@ -92,7 +92,18 @@ describe('rcf-stream run (command line)', () => {
   it('exits 1 with the reason when the input stream does not exist', async () => {
     const p = run(['--input-stream', 'no-such-stream', '--kinesis-endpoint', kinesalite.endpoint, '--checkpoint', 'none']);
     expect(await p.exit).toBe(1);
-    expect(p.stderr()).toMatch(/ResourceNotFoundException/);
+    // The source's KinesisSourceError is shown as its message; the AWS SDK error inside keeps its name.
+    expect(p.stderr()).toMatch(/stopped \(ListShards on no-such-stream failed: ResourceNotFoundException: Stream no-such-stream /);
+    expect(p.stderr()).not.toContain('KinesisSourceError');
+  });
+
+  it('prints a project error as its message, without the class name', async () => {
+    await createStream(kinesis, 'cli-corrupt', 1);
+    writeFileSync(join(dir, 'corrupt.ckpt'), 'not a checkpoint at all');
+    const p = run(['--input-stream', 'cli-corrupt', '--kinesis-endpoint', kinesalite.endpoint, '--checkpoint', 'corrupt.ckpt']);
+    expect(await p.exit).toBe(1);
+    expect(p.stderr()).toMatch(/^rcf-stream run: cannot start: Checkpoint at \S*corrupt\.ckpt is corrupt: /m);
+    expect(p.stderr()).not.toContain('CheckpointCorruptError');
   });
 
   it('takes its configuration from a JSON file and the environment, and writes results to stdout without an output stream', async () => {

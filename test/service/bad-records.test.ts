@@ -49,7 +49,7 @@ describe('bad records (service)', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stats.badRecordsByKind).toEqual({ 'corrupt KPL aggregate': 1, 'not a number': 1, 'malformed JSON': 1 });
     const letters = readFileSync(deadLetters, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(letters[0]!['reason']).toBe('corrupt KPL aggregate: KplFormatError: MD5 digest mismatch');
+    expect(letters[0]!['reason']).toBe('corrupt KPL aggregate: MD5 digest mismatch');
     expect(String(letters[1]!['reason'])).toContain(SECRET.slice(0, 10)); // the dead letter keeps the details
     // Default (warn) level: which record and what kind, never its content.
     expect(r.stderr).toMatch(/bad record recordId=shardId-000000000000:\d+ kind="corrupt KPL aggregate"/);

@@ -76,7 +76,7 @@ describe('DynamoDB checkpoints with large model states (service)', () => {
       { store: store('toobig-app', 500_000), stdout: out },
     );
     expect(r.exitCode).toBe(1);
-    expect(r.reason).toMatch(/^ServiceFailure: the models would take about [\d.]+ MB at the next checkpoint \(6 models of about \d+ KB\), more than .* can keep \(0\.5 MB\); stopped before writing their output\. Use --checkpoint s3:BUCKET\[\/PREFIX\]\/APP/);
+    expect(r.reason).toMatch(/^the models would take about [\d.]+ MB at the next checkpoint \(6 models of about \d+ KB\), more than .* can keep \(0\.5 MB\); stopped before writing their output\. Use --checkpoint s3:BUCKET\[\/PREFIX\]\/APP/);
     expect(text).toBe(''); // nothing written for records whose models could not be saved
     expect(r.stats.checkpoints.saved).toBe(0);
     expect(await store('toobig-app').load()).toBeUndefined();

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RcfStreamError } from '../../util/errors.js';
 
 /** The raw exports of build/rcf.wasm (see assembly/index.ts). */
 export interface KernelExports {
@@ -73,7 +74,10 @@ function wasmPath(): string {
 
 let kernel: Kernel | undefined;
 
-class KernelAbort extends Error {}
+class KernelAbort extends RcfStreamError {
+  override readonly name = 'KernelAbort';
+  readonly code = 'KERNEL_ABORT';
+}
 
 /** Compiles and instantiates the kernel once; later calls return the same instance. */
 export function loadKernelSync(): Kernel {
