@@ -21,6 +21,13 @@ import { DetectionBatch, type RecordDetector } from './detector.js';
 import { createRecordDetector, type DetectorSpec } from './detector-host.js';
 import { restoreDetector, snapshotDetector } from './detector-snapshot.js';
 import { graderFactory } from './strategy.js';
+import { RcfStreamError } from '../util/errors.js';
+
+/** A model worker failed: it could not start, score, snapshot or load, or it exited. */
+export class ModelWorkerError extends RcfStreamError {
+  override readonly name = 'ModelWorkerError';
+  readonly code = 'MODEL_WORKER';
+}
 
 const WORKER_MARK = 'rcf-stream model worker';
 
@@ -69,7 +76,7 @@ class ModelWorker {
       const waiter = this.#pending.get(reply.id);
       if (waiter === undefined) return;
       this.#pending.delete(reply.id);
-      if ('error' in reply) waiter.reject(new Error(reply.error));
+      if ('error' in reply) waiter.reject(new ModelWorkerError(reply.error));
       else {
         this.size = reply.size;
         this.evictions = reply.evictions;
@@ -77,7 +84,7 @@ class ModelWorker {
       }
     });
     worker.on('error', (error: Error) => this.#fail(error));
-    worker.on('exit', (code) => this.#fail(new Error(`model worker exited (code ${code})`)));
+    worker.on('exit', (code) => this.#fail(new ModelWorkerError(`model worker exited (code ${code})`)));
   }
 
   request(message: WithoutId<Request>, transfer: ArrayBuffer[] = []): Promise<Reply> {
@@ -96,7 +103,7 @@ class ModelWorker {
   }
 
   async close(): Promise<void> {
-    this.#failure ??= new Error('model worker closed');
+    this.#failure ??= new ModelWorkerError('model worker closed');
     this.worker.removeAllListeners('exit');
     await this.worker.terminate();
   }
@@ -118,7 +125,7 @@ export class ModelWorkerPool {
 
   static async start(spec: DetectorSpec, workers: number): Promise<ModelWorkerPool> {
     const file = workerFile();
-    if (file === undefined) throw new Error('model workers need the compiled module (run from dist/)');
+    if (file === undefined) throw new ModelWorkerError('model workers need the compiled module (run from dist/)');
     if (!Number.isSafeInteger(workers) || workers < 1) throw new RangeError(`model workers: ${workers} is not a positive whole number`);
     const started: ModelWorker[] = [];
     try {

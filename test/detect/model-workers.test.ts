@@ -110,7 +110,7 @@ describe('ModelWorkerPool', () => {
   it('reports a worker-side failure on the call, not as a crash', async () => {
     const pool = await ModelWorkerPool.start(specOf(false), 1);
     pools.push(pool);
-    await expect(pool.load([['shardId-x', new Uint8Array([1, 2, 3])]])).rejects.toThrow();
+    await expect(pool.load([['shardId-x', new Uint8Array([1, 2, 3])]])).rejects.toMatchObject({ code: 'MODEL_WORKER' });
     const batch = batchOf('shardId-x', 0);
     await pool.run('shardId-x', batch); // the worker still serves
     expect(batch.score[0]).toBeGreaterThanOrEqual(0);
