@@ -96,7 +96,34 @@ export class BatchProcessor {
     return out;
   }
 
+  /**
+   * process() with the models on worker threads (ScopedModels with a pool): the same steps,
+   * awaiting each detector call. One call at a time per processor (its buffers are reused).
+   */
+  async processRemote(shardId: string, records: readonly PipelineRecord[]): Promise<ScoredBatch> {
+    const out: ScoredBatch = { shardId, records: records.length, scored: 0, anomalies: 0, outputs: [], deadLetters: [], notifications: [] };
+    let i = 0;
+    while (i < records.length) {
+      i = this.#fill(records, i, out);
+      if (this.#batch.count === 0) continue;
+      const started = performance.now();
+      await this.#models.runRemote(shardId, this.#batch);
+      this.#finish(shardId, performance.now() - started, out);
+    }
+    return out;
+  }
+
   #chunk(shardId: string, records: readonly PipelineRecord[], from: number, out: ScoredBatch): number {
+    const i = this.#fill(records, from, out);
+    if (this.#batch.count === 0) return i;
+    const started = performance.now();
+    this.#models.run(shardId, this.#batch);
+    this.#finish(shardId, performance.now() - started, out);
+    return i;
+  }
+
+  /** Parses records from `from` into the detection batch (up to CHUNK_RECORDS); returns where it stopped. */
+  #fill(records: readonly PipelineRecord[], from: number, out: ScoredBatch): number {
     const batch = this.#batch;
     const b = batch.dimensions;
     batch.count = 0;
@@ -128,11 +155,13 @@ export class BatchProcessor {
       if (this.#keyed) batch.keys[slot] = parsed.key!;
       batch.count = slot + 1;
     }
+    return i;
+  }
+
+  /** Builds the deliveries of the scored detection batch. */
+  #finish(shardId: string, latencyMs: number, out: ScoredBatch): void {
+    const batch = this.#batch;
     const n = batch.count;
-    if (n === 0) return i;
-    const started = performance.now();
-    this.#models.run(shardId, batch);
-    const latencyMs = performance.now() - started;
     out.scored += n;
     let anomalies = 0;
     for (let s = 0; s < n; s++) {
@@ -149,7 +178,6 @@ export class BatchProcessor {
     }
     out.anomalies += anomalies;
     this.#observer?.batchScored?.({ shardId, batch, anomalies, latencyMs, recordId: this.#recordIdAt });
-    return i;
   }
 
   /** Output record and notification of scored record s; throws FormatError, adding nothing, when either cannot be made. */

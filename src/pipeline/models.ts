@@ -195,14 +195,20 @@ const SCOPED_FORMAT = 2;
 
 /** Snapshot of every scope's models (format 2), ready for Checkpoint.models. */
 export function encodeScopedModels(models: ScopedModels, fingerprint: string): Uint8Array {
+  const named: [string, Uint8Array][] = [];
+  for (const [name, detector] of models.entries()) named.push([name, snapshotDetector(detector)]);
+  return encodeScopedParts(models.scope, named, fingerprint);
+}
+
+/** The same image from snapshotDetector() bytes by scope name (models held by worker threads). */
+export function encodeScopedParts(scope: ModelScope, named: Iterable<[string, Uint8Array]>, fingerprint: string): Uint8Array {
   const snapshots: Uint8Array[] = [];
   const parts: [string, number][] = [];
-  for (const [name, detector] of models.entries()) {
-    const snapshot = snapshotDetector(detector);
+  for (const [name, snapshot] of named) {
     snapshots.push(snapshot);
     parts.push([name, snapshot.byteLength]);
   }
-  const header = Buffer.from(JSON.stringify({ settings: JSON.parse(fingerprint) as unknown, scope: models.scope, parts }), 'utf8');
+  const header = Buffer.from(JSON.stringify({ settings: JSON.parse(fingerprint) as unknown, scope, parts }), 'utf8');
   const head = Buffer.alloc(MAGIC.length + 5);
   MAGIC.copy(head, 0);
   head.writeUInt8(SCOPED_FORMAT, MAGIC.length);

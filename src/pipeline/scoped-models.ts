@@ -8,12 +8,14 @@
  *
  * A shard's detector is created on its first batch, exactly as `detect` would create one
  * (same seed, same per-key seeds), so a shard's scores equal `detect` over the shard's
- * records in order. A child shard after a split or merge starts new models: taking over
+ * records in order. With a ModelWorkerPool (scope 'shard' only) the detectors live on worker
+ * threads, each shard's on one worker; scope checks stay here. A child shard after a split or merge starts new models: taking over
  * a parent's would make the result depend on which parent is read last.
  */
 import type { DetectionBatch, RecordDetector } from '../detect/detector.js';
 import { createRecordDetector, type DetectorSpec } from '../detect/detector-host.js';
 import type { ModelScope } from '../detect/settings.js';
+import type { ModelWorkerPool } from '../detect/model-workers.js';
 import { RcfStreamError } from '../util/errors.js';
 
 /** A stream-wide model over several open shards: refused, scores would depend on arrival timing. */
@@ -31,8 +33,13 @@ export class ScopedModels {
   /** Key scope: the shard each key was last seen on. */
   readonly #keyShard = new Map<string, string>();
 
-  constructor(scope: ModelScope, spec: DetectorSpec, restored?: Map<string, RecordDetector>) {
+  /** Where the detectors are when not on this thread (scope 'shard'). */
+  readonly pool: ModelWorkerPool | undefined;
+
+  constructor(scope: ModelScope, spec: DetectorSpec, restored?: Map<string, RecordDetector>, pool?: ModelWorkerPool) {
     if (scope === 'key' && !spec.keyed) throw new ModelScopeError('--model-scope key needs --key-field (one model per key)');
+    if (pool !== undefined && (scope !== 'shard' || (restored?.size ?? 0) > 0)) throw new Error('model workers hold whole shards\' models: scope shard, restored models loaded into the pool');
+    this.pool = pool;
     this.scope = scope;
     this.#spec = spec;
     for (const [k, d] of restored ?? []) this.#detectors.set(k, d);
@@ -47,6 +54,7 @@ export class ScopedModels {
   async prepare(partition: string): Promise<void> {
     this.#checkOpen(partition);
     const name = this.scopeOf(partition);
+    if (this.pool !== undefined) return; // the worker creates it on the first batch
     if (!this.#detectors.has(name)) this.#detectors.set(name, await createRecordDetector(this.#spec));
   }
 
@@ -57,6 +65,12 @@ export class ScopedModels {
     if (detector === undefined) throw new Error(`no models prepared for ${partition}`);
     if (this.scope === 'key') this.#checkKeys(partition, batch);
     detector.run(batch);
+  }
+
+  /** Scores the batch with `partition`'s models on their worker (a pool only); results land in the batch. */
+  runRemote(partition: string, batch: DetectionBatch): Promise<void> {
+    this.#checkOpen(partition);
+    return this.pool!.run(this.scopeOf(partition), batch);
   }
 
   /** The detector of `partition`, if created. */
@@ -105,12 +119,14 @@ export class ScopedModels {
   }
 
   get size(): number {
+    if (this.pool !== undefined) return this.pool.size;
     let n = 0;
     for (const d of this.#detectors.values()) n += d.size;
     return n;
   }
 
   get evictions(): number {
+    if (this.pool !== undefined) return this.pool.evictions;
     let n = 0;
     for (const d of this.#detectors.values()) n += d.evictions;
     return n;
@@ -119,5 +135,6 @@ export class ScopedModels {
   dispose(): void {
     for (const d of this.#detectors.values()) d.dispose();
     this.#detectors.clear();
+    void this.pool?.close();
   }
 }

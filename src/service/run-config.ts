@@ -84,6 +84,9 @@ Checkpoints (positions and models, saved together)
                                shards; refused when a key arrives on two open
                                shards. stream: one model for all shards; refused
                                while two shards are open at once            [shard]
+  --workers N                  score on N worker threads, each owning whole shards'
+                               models (needs --model-scope shard); scores equal
+                               one thread's                                    [1]
 
 Detection (as for rcf-stream detect)
   --fields a,b,c  --time-field NAME  --key-field NAME  --max-keys N
@@ -153,6 +156,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'checkpoint-interval': { type: 'string' },
   'reset-models': { type: 'boolean' },
   'model-scope': { type: 'string' },
+  workers: { type: 'string' },
   emit: { type: 'string' },
   'output-partition-key': { type: 'string' },
   'dead-letter': { type: 'string' },
@@ -355,6 +359,18 @@ function modelScopeOf(values: Parsed['values'], detect: DetectionSettings): Serv
   return scope;
 }
 
+/** --workers N: 1 (main-thread scoring, the default) is left out of the config. */
+function workersOf(values: Parsed['values'], scope: ServiceConfig['modelScope'], origins: Map<string, Origin>): { workers?: number } {
+  const workers = integerOption(values, 'workers', 1, 256);
+  if (workers === undefined || workers === 1) return {};
+  if (scope !== 'shard') {
+    throw new UsageError(
+      `${spelled('workers', origins)} above 1 needs --model-scope shard (each worker owns whole shards' models); with --model-scope ${scope} one model spans shards and cannot be split`,
+    );
+  }
+  return { workers };
+}
+
 /** Where a value came from: a flag, the environment, or a key of the config file. */
 type Origin = 'flag' | 'env' | { file: string; key: string };
 
@@ -431,6 +447,7 @@ function buildConfig(values: Parsed['values'], origins: Map<string, Origin> = ne
     checkpointIntervalMs: seconds(values, 'checkpoint-interval', 0.05) ?? DEFAULT_CHECKPOINT_INTERVAL_S * 1000,
     resetModels: values['reset-models'] === true,
     modelScope: modelScopeOf(values, detect),
+    ...workersOf(values, modelScopeOf(values, detect), origins),
     emit: choiceOption(values, 'emit', ['anomalies', 'all'] as const) ?? 'anomalies',
     outputPartitionKey: parsePartitionKeySpec(stringOption(values, 'output-partition-key') ?? 'key'),
     deadLetterFile: stringOption(values, 'dead-letter'),

@@ -60,7 +60,9 @@ import { OutputSink } from '../io/output.js';
 import { BatchProcessor } from '../pipeline/batch-processor.js';
 import type { PipelineObserver, PipelineStats, ScoredBatch, Sink } from '../pipeline/contracts.js';
 import { safeObserver, shapeOf } from '../pipeline/observers.js';
-import { decodeScopedModels, encodeScopedModels, estimateModelBytes, modelFingerprint } from '../pipeline/models.js';
+import { decodeScopedModels, encodeScopedModels, encodeScopedParts, estimateModelBytes, modelFingerprint } from '../pipeline/models.js';
+import { ModelWorkerPool } from '../detect/model-workers.js';
+import { snapshotDetector } from '../detect/detector-snapshot.js';
 import { ModelScopeError, ScopedModels } from '../pipeline/scoped-models.js';
 import { DeadLetterFileSink, DeadLetterStreamSink, KinesisOutputSink, NotificationSink, StreamOutputSink } from '../pipeline/sinks.js';
 import type { CheckpointSpec, ServiceConfig } from './settings.js';
@@ -112,6 +114,11 @@ interface Work {
   checkpoint: ShardCheckpoint;
 }
 
+/** A shard batch being scored on a worker thread (--workers N): delivered, in queue order, once scored. */
+interface RemoteWork {
+  scoring: Promise<Work>;
+}
+
 class ServiceFailure extends RcfStreamError {
   override readonly name = 'ServiceFailure';
   readonly code = 'SERVICE_FAILED';
@@ -139,6 +146,8 @@ export class AnomalyService {
   readonly #modelBudget: { limit: number; perModel: number } | undefined;
   readonly #models: ScopedModels;
   readonly #processor: BatchProcessor;
+  /** --workers N: one processor per worker (its buffers serve one batch at a time), and the chain of each. */
+  readonly #remote: { processors: BatchProcessor[]; chains: Promise<unknown>[] } | undefined;
   readonly #observer: PipelineObserver | undefined;
   readonly #fingerprint: string;
   readonly #initial: Checkpoint | undefined;
@@ -244,14 +253,21 @@ export class AnomalyService {
       this.#notifications = new NotificationSink(this.#notifier);
     }
     this.#sinks = [this.#output, ...(this.#dlqFile ? [this.#dlqFile] : []), ...(this.#dlqStream ? [this.#dlqStream] : []), ...(this.#notifications ? [this.#notifications] : [])];
-    this.#processor = new BatchProcessor({
+    const processorOptions = {
       settings: config.detect,
       models: this.#models,
       emit: config.emit,
       partitionKey: config.output !== undefined ? config.outputPartitionKey : undefined,
       notifications: this.#notifications !== undefined ? { subject: config.sns.subject } : undefined,
       observer: parts.observer,
-    });
+    };
+    this.#processor = new BatchProcessor(processorOptions);
+    const pool = this.#models.pool;
+    if (pool !== undefined) {
+      const processors = [this.#processor];
+      while (processors.length < pool.workers) processors.push(new BatchProcessor(processorOptions));
+      this.#remote = { processors, chains: processors.map(() => Promise.resolve()) };
+    }
     this.done = this.#run();
   }
 
@@ -265,6 +281,7 @@ export class AnomalyService {
     }
     const clients: { destroy(): void }[] = [];
     let dlqFile: DeadLetterFileSink | undefined;
+    let pool: ModelWorkerPool | undefined;
     const cleanup = async (): Promise<void> => {
       for (const c of clients) c.destroy();
       await dlqFile?.close().catch(() => undefined);
@@ -310,6 +327,16 @@ export class AnomalyService {
         log.warn('checkpoint holds no models; starting new models at the saved positions');
       }
       models ??= new ScopedModels(scope, spec);
+      const workers = config.workers ?? 1;
+      if (workers > 1) {
+        // Each worker owns whole shards' models; restored ones (validated above) are loaded into their workers.
+        pool = await ModelWorkerPool.start(spec, workers);
+        const parts: [string, Uint8Array][] = [...models.entries()].map(([name, d]) => [name, snapshotDetector(d)]);
+        await pool.load(parts);
+        models.dispose();
+        models = new ScopedModels(scope, spec, undefined, pool);
+        log.info('scoring on worker threads', { workers });
+      }
       if (initial !== undefined) {
         log.info('resuming from checkpoint', { updatedAt: initial.updatedAt, shards: Object.keys(initial.shards).length, models: restored ? models.size : 'new' });
       }
@@ -323,10 +350,22 @@ export class AnomalyService {
       observer?.started?.({ stats: service, shape: shapeOf(config.detect) });
       return service;
     } catch (error) {
+      await pool?.close().catch(() => undefined);
       await store?.close?.().catch(() => undefined); // e.g. the file store's lock
       await cleanup();
       throw error;
     }
+  }
+
+  #badRecords(): number {
+    return (this.#remote?.processors ?? [this.#processor]).reduce((n, p) => n + p.badRecords, 0);
+  }
+
+  #badByKind(): Record<string, number> {
+    if (this.#remote === undefined) return Object.fromEntries(this.#processor.badByKind);
+    const out: Record<string, number> = {};
+    for (const p of this.#remote.processors) for (const [kind, n] of p.badByKind) out[kind] = (out[kind] ?? 0) + n;
+    return out;
   }
 
   /** Graceful stop: finish the batch in flight, deliver, checkpoint, exit. Idempotent. */
@@ -350,8 +389,8 @@ export class AnomalyService {
       recordsScored: c.recordsScored,
       recordsPerSecond: uptime > 0 ? Math.round(c.recordsScored / uptime) : 0,
       anomalies: c.anomalies,
-      badRecords: this.#processor.badRecords,
-      badRecordsByKind: Object.fromEntries(this.#processor.badByKind),
+      badRecords: this.#badRecords(),
+      badRecordsByKind: this.#badByKind(),
       deadLettered: { file: this.#dlqFile?.delivered ?? 0, stream: this.#dlqStream?.delivered ?? 0 },
       outputRecords: c.outputRecords,
       notifications: { queued: outcomes.queued, suppressed: outcomes.suppressed, dropped: this.#notifier?.stats().dropped ?? 0 },
@@ -381,17 +420,23 @@ export class AnomalyService {
           if (this.#failure !== undefined || this.#deliveryFailed) break;
           if (batch.records.length > 0) this.#lastActivity = Date.now();
           await this.#processor.prepare(batch.shardId);
-          // From scoring to enqueueing without an await: a checkpoint never sees models ahead of the queue.
-          let work: Work;
-          try {
-            work = this.#score(batch);
-          } catch (error) {
-            // The models may have learned part of the batch: no checkpoint may follow.
-            if (!(error instanceof ModelScopeError)) this.#deliveryFailed = true;
-            throw error;
+          if (this.#remote !== undefined) {
+            // Scored on a worker; delivered in queue order once scored. A checkpoint drains the queue, scoring included.
+            if (this.#overModelBudget()) break; // as of the workers' last replies
+            this.#enqueue(this.#scoreRemote(batch, this.#remote));
+          } else {
+            // From scoring to enqueueing without an await: a checkpoint never sees models ahead of the queue.
+            let work: Work;
+            try {
+              work = this.#score(batch);
+            } catch (error) {
+              // The models may have learned part of the batch: no checkpoint may follow.
+              if (!(error instanceof ModelScopeError)) this.#deliveryFailed = true;
+              throw error;
+            }
+            if (this.#overModelBudget()) break; // before this batch's output exists
+            this.#enqueue(work);
           }
-          if (this.#overModelBudget()) break; // before this batch's output exists
-          this.#enqueue(work);
         } finally {
           this.#inHand--;
         }
@@ -474,9 +519,14 @@ export class AnomalyService {
     const before = this.#processor.badRecords;
     const scored = this.#processor.process(batch.shardId, batch.records);
     if (batch.shardEnded) this.#models.ended(batch.shardId);
+    this.#account(scored, before, this.#processor.badRecords);
+    return { scored, checkpoint: batch.checkpoint };
+  }
+
+  /** Counts a scored batch and logs its bad records (`before`..`bad`: the processor's totals). */
+  #account(scored: ScoredBatch, before: number, bad: number): void {
     this.#counters.recordsScored += scored.scored;
     this.#counters.anomalies += scored.anomalies;
-    const bad = this.#processor.badRecords;
     for (let n = before + 1; n <= bad; n++) {
       if (n <= BAD_RECORD_LOG_LIMIT || n % BAD_RECORD_LOG_EVERY === 0) {
         const letter = scored.deadLetters[n - before - 1]!.letter;
@@ -485,16 +535,43 @@ export class AnomalyService {
         this.#log.debug('bad record reason', { recordId: letter.source, reason: letter.reason });
       }
     }
-    return { scored, checkpoint: batch.checkpoint };
+  }
+
+  /** Dispatches the batch to its shard's worker (one batch at a time per worker); the Work once scored. */
+  #scoreRemote(batch: ShardBatch, remote: { processors: BatchProcessor[]; chains: Promise<unknown>[] }): RemoteWork {
+    this.#counters.recordsRead += batch.records.length;
+    const w = this.#models.pool!.workerOf(this.#models.scopeOf(batch.shardId));
+    const processor = remote.processors[w]!;
+    const scoring = remote.chains[w]!.then(async (): Promise<Work> => {
+      const before = processor.badRecords;
+      const scored = await processor.processRemote(batch.shardId, batch.records);
+      this.#account(scored, before, processor.badRecords);
+      return { scored, checkpoint: batch.checkpoint };
+    });
+    remote.chains[w] = scoring.catch(() => undefined);
+    // Scope 'shard': ended() only closes the shard, whatever its worker still has queued.
+    if (batch.shardEnded) this.#models.ended(batch.shardId);
+    return { scoring };
   }
 
   // --- delivery (asynchronous, in scoring order) -----------------------------------------
 
-  #enqueue(work: Work): void {
+  #enqueue(work: Work | RemoteWork): void {
     const p = this.#deliveryTail.then(async () => {
       if (this.#deliveryFailed) return;
+      let scored: Work;
+      if ('scoring' in work) {
+        try {
+          scored = await work.scoring;
+        } catch (error) {
+          // The models may have learned part of the batch: no checkpoint may follow.
+          this.#deliveryFailed = true;
+          this.#fail(error, 'scoring');
+          return;
+        }
+      } else scored = work;
       try {
-        await this.#deliver(work);
+        await this.#deliver(scored);
         this.#lastActivity = Date.now();
         // Also here: the loop may be waiting on an idle stream when deliveries catch up.
         if (this.#sinceCheckpoint >= this.#config.checkpointRecords && !this.#stopping) void this.#checkpoint('records');
@@ -575,13 +652,31 @@ export class AnomalyService {
       if (this.#deliveryFailed) return;
       for (const id of this.#source.prunableShardIds(this.#positions)) delete this.#positions[id];
       const started = performance.now();
-      // THE call site of model snapshots: same instant as the positions below.
-      const models = encodeScopedModels(this.#models, this.#fingerprint);
-      cp = makeCheckpoint(this.#positions, models);
+      let models: Uint8Array;
+      const pool = this.#models.pool;
+      if (pool === undefined) {
+        // THE call site of model snapshots: same instant as the positions below.
+        models = encodeScopedModels(this.#models, this.#fingerprint);
+        cp = makeCheckpoint(this.#positions, models);
+        this.#sinceCheckpoint = 0;
+        this.#dirty = false;
+      } else {
+        // Workers: the positions now (every dispatched batch scored and delivered); the snapshot request goes to
+        // each worker in this same tick, ahead of any batch dispatched later, so both cover the same records.
+        const positions = structuredClone(this.#positions);
+        const snapshot = pool.snapshot();
+        this.#sinceCheckpoint = 0;
+        this.#dirty = false;
+        try {
+          models = encodeScopedParts(this.#models.scope, await snapshot, this.#fingerprint);
+        } catch (error) {
+          this.#dirty = true;
+          throw error;
+        }
+        cp = makeCheckpoint(positions, models);
+      }
       this.#counters.lastModelBytes = models.byteLength;
       this.#log.debug('checkpoint taken', { reason, modelBytes: models.byteLength, snapshotMs: Math.round(performance.now() - started) });
-      this.#sinceCheckpoint = 0;
-      this.#dirty = false;
     } finally {
       this.#gate = undefined;
       release();

@@ -49,6 +49,8 @@ export interface ServiceConfig {
   /** Longest wait on stop for in-flight output before giving up (exit 1, no checkpoint of it). */
   shutdownTimeoutMs: number;
   source: { minPollIntervalMs?: number; idlePollIntervalMs?: number; getRecordsLimit?: number; shardSyncIntervalMs?: number };
+  /** Scoring threads (model scope 'shard' only); absent or 1: this thread. */
+  workers?: number;
   /** Which records share a model (default 'shard'). */
   modelScope: ModelScope;
   /** Detection options, exactly as `detect` parses them. */

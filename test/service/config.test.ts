@@ -148,3 +148,19 @@ describe('run configuration', () => {
     expect(await loadServiceConfig(['--help'], { env: {} })).toBeUndefined();
   });
 });
+
+describe('run --workers', () => {
+  it('defaults to the main thread, and reads the flag, RCF_WORKERS and the "workers" key', async () => {
+    expect((await load(['--input-stream', 's'])).workers).toBeUndefined();
+    expect((await load(['--input-stream', 's', '--workers', '1'])).workers).toBeUndefined();
+    expect((await load(['--input-stream', 's', '--workers', '3'])).workers).toBe(3);
+    expect((await load(['--input-stream', 's'], { RCF_WORKERS: '2' })).workers).toBe(2);
+    expect((await load(['--input-stream', 's', '--config', 'c.json'], {}, { workers: 4 })).workers).toBe(4);
+  });
+
+  it('refuses several workers for a model that spans shards, named as the user wrote it', async () => {
+    expect(await usage(['--input-stream', 's', '--workers', '2', '--model-scope', 'stream'])).toMatch(/^--workers above 1 needs --model-scope shard/);
+    expect(await usage(['--input-stream', 's', '--model-scope', 'key', '--key-field', 'k'], { RCF_WORKERS: '2' })).toMatch(/^RCF_WORKERS above 1 needs --model-scope shard/);
+    expect(await usage(['--input-stream', 's', '--workers', '0'])).toMatch(/--workers must be between 1 and 256/);
+  });
+});
