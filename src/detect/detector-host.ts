@@ -34,6 +34,25 @@ export interface BatchResults {
   low: Float64Array | undefined;
 }
 
+/**
+ * The first `n` results of a scored batch, copied out of its reused arrays, with the buffers
+ * to transfer back to the main thread (the worker hosts' reply).
+ */
+export function copyResults(batch: DetectionBatch, n: number): { results: BatchResults; transfer: ArrayBuffer[] } {
+  const D = batch.attributionLength;
+  const results: BatchResults = {
+    score: batch.score.slice(0, n),
+    grade: batch.grade.slice(0, n),
+    threshold: batch.threshold.slice(0, n),
+    anomaly: batch.anomaly.slice(0, n),
+    high: batch.high?.slice(0, n * D),
+    low: batch.low?.slice(0, n * D),
+  };
+  const transfer = [results.score.buffer, results.grade.buffer, results.threshold.buffer, results.anomaly.buffer] as ArrayBuffer[];
+  if (results.high !== undefined && results.low !== undefined) transfer.push(results.high.buffer as ArrayBuffer, results.low.buffer as ArrayBuffer);
+  return { results, transfer };
+}
+
 export interface DetectorHost {
   /** Scores the batch's records; the batch may be refilled once the promise settles. */
   submit(batch: DetectionBatch): Promise<BatchResults>;
@@ -317,17 +336,7 @@ async function serve(): Promise<void> {
       if (request.keys !== undefined) for (let i = 0; i < request.n; i++) batch.keys[i] = request.keys[i]!;
       batch.count = request.n;
       detector.run(batch);
-      const n = request.n;
-      const results: BatchResults = {
-        score: batch.score.slice(0, n),
-        grade: batch.grade.slice(0, n),
-        threshold: batch.threshold.slice(0, n),
-        anomaly: batch.anomaly.slice(0, n),
-        high: batch.high?.slice(0, n * D),
-        low: batch.low?.slice(0, n * D),
-      };
-      const transfer = [results.score.buffer, results.grade.buffer, results.threshold.buffer, results.anomaly.buffer] as ArrayBuffer[];
-      if (results.high !== undefined && results.low !== undefined) transfer.push(results.high.buffer as ArrayBuffer, results.low.buffer as ArrayBuffer);
+      const { results, transfer } = copyResults(batch, request.n);
       port.postMessage({ results, size: detector.size, evictions: detector.evictions } satisfies WorkerReply, transfer);
     } catch (error) {
       port.postMessage({ error: (error as Error).message } satisfies WorkerReply);

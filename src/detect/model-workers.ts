@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { DetectionBatch, type RecordDetector } from './detector.js';
-import { createRecordDetector, type DetectorSpec } from './detector-host.js';
+import { copyResults, createRecordDetector, type BatchResults, type DetectorSpec } from './detector-host.js';
 import { restoreDetector, snapshotDetector } from './detector-snapshot.js';
 import { graderFactory } from './strategy.js';
 import { RcfStreamError } from '../util/errors.js';
@@ -36,14 +36,7 @@ type Request =
   | { id: number; op: 'snapshot' }
   | { id: number; op: 'load'; parts: [string, Uint8Array][] };
 
-interface ScoreResults {
-  score: Float64Array;
-  grade: Float64Array;
-  threshold: Float64Array;
-  anomaly: Uint8Array;
-  high: Float64Array | undefined;
-  low: Float64Array | undefined;
-}
+type ScoreResults = BatchResults;
 
 /** Omit distributed over the union's members. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -227,16 +220,7 @@ function serve(): void {
         if (request.keys !== undefined) for (let i = 0; i < n; i++) batch.keys[i] = request.keys[i]!;
         batch.count = n;
         detector.run(batch);
-        const results: ScoreResults = {
-          score: batch.score.slice(0, n),
-          grade: batch.grade.slice(0, n),
-          threshold: batch.threshold.slice(0, n),
-          anomaly: batch.anomaly.slice(0, n),
-          high: batch.high?.slice(0, n * D),
-          low: batch.low?.slice(0, n * D),
-        };
-        const transfer = [results.score.buffer, results.grade.buffer, results.threshold.buffer, results.anomaly.buffer] as ArrayBuffer[];
-        if (results.high !== undefined && results.low !== undefined) transfer.push(results.high.buffer as ArrayBuffer, results.low.buffer as ArrayBuffer);
+        const { results, transfer } = copyResults(batch, n);
         port.postMessage({ id: request.id, ...totals(), results } satisfies Reply, transfer);
       } else if (request.op === 'snapshot') {
         const parts: [string, Uint8Array][] = [...detectors].map(([name, d]) => [name, snapshotDetector(d)]);
