@@ -7,10 +7,11 @@
  */
 import { DEFAULT_OUTLIER_RATE, DEFAULT_SEED } from '../generate/temperature.js';
 import { TEMPERATURE_SHARD, TemperatureSource } from '../generate/temperature-source.js';
-import { LIMITS, type EngineName } from '../forest/options.js';
-import { DEFAULT_MAX_KEYS } from '../detect/detector.js';
 import type { DetectionSettings } from '../detect/settings.js';
-import { describeStrategy, parseThresholdStrategy, type ThresholdStrategy } from '../detect/strategy.js';
+import { describeStrategy } from '../detect/strategy.js';
+import { DetectionOptionSet, readDetectionSettings } from '../detect/options.js';
+import { OptionError } from '../util/option-error.js';
+import { formatHelpSections } from '../util/help-text.js';
 import { BatchProcessor } from '../pipeline/batch-processor.js';
 import type { ScoredBatch, Sink } from '../pipeline/contracts.js';
 import { ScopedModels } from '../pipeline/scoped-models.js';
@@ -21,13 +22,11 @@ import {
   EXIT_INTERRUPTED,
   EXIT_OK,
   UsageError,
-  choiceOption,
   formatCount,
   integerOption,
   numberOption,
   parseCommandArgs,
   processIo,
-  stringOption,
   type CliIo,
   readCommandSettings,
 } from './args.js';
@@ -43,23 +42,30 @@ const BATCH = 1024;
 const TICK_MS = 100;
 const PROGRESS_MS = 250;
 
+/** The detection options the demo takes from the table (src/detect/options.ts); its --seed is the generator's. */
+const DETECTION = new DetectionOptionSet(['trees', 'sample-size', 'shingle', 'time-decay', 'output-after', 'seed', 'engine', 'threshold', 'parity'], {
+  rename: { seed: 'forest-seed' },
+});
+
 export const DEMO_HELP = `Usage: rcf-stream demo [options]
 
 Runs the reference scenario locally: generator -> detector -> notifications, then a
 summary of what was caught. Finite by default; --follow runs until Ctrl-C.
 
-  --count N              records to generate                         [${DEMO_COUNT}]
-  --follow               endless stream at a watchable rate (Ctrl-C to stop)
-  --rate N               records per second                          [unlimited; ${FOLLOW_RATE} with --follow]
-  --seed N               generator seed                              [${DEFAULT_SEED}]
-  --outlier-rate X       probability of an injected outlier          [${DEFAULT_OUTLIER_RATE}]
-  --threshold X|auto     as for detect                               [3.0]
-  --parity aws           as for detect
-  --trees N              number of trees                             [50]
-  --forest-seed N        the detector's random seed                  [0]
-  --engine wasm|ts       as for detect                               [wasm]
-  -h, --help             show this help
-
+${formatHelpSections([
+  {
+    title: 'Generator',
+    rows: [
+      { option: '--count N', text: 'records to generate', default: String(DEMO_COUNT) },
+      { option: '--follow', text: 'endless stream at a watchable rate (Ctrl-C to stop)' },
+      { option: '--rate N', text: 'records per second', default: `unlimited; ${FOLLOW_RATE} with --follow` },
+      { option: '--seed N', text: 'generator seed', default: String(DEFAULT_SEED) },
+      { option: '--outlier-rate X', text: 'probability of an injected outlier (0-1)', default: String(DEFAULT_OUTLIER_RATE) },
+    ],
+  },
+  { title: 'Detector (as for rcf-stream detect; --forest-seed is its --seed)', rows: [...DETECTION.rows('model'), ...DETECTION.rows('decision')] },
+  { rows: [{ option: '-h, --help', text: 'show this help' }] },
+])}
 Exit status: 0 when done, 1 on an error, 2 for bad options, 130 when stopped by
 Ctrl-C (SIGINT) or SIGTERM (the summary is still printed).
 `;
@@ -70,11 +76,7 @@ const DEMO_OPTIONS = {
   rate: { type: 'string' },
   seed: { type: 'string' },
   'outlier-rate': { type: 'string' },
-  threshold: { type: 'string' },
-  parity: { type: 'string' },
-  trees: { type: 'string' },
-  'forest-seed': { type: 'string' },
-  engine: { type: 'string' },
+  ...DETECTION.parseOptions,
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -83,10 +85,8 @@ interface DemoConfig {
   rate: number | undefined;
   seed: number;
   outlierRate: number;
-  threshold: ThresholdStrategy;
-  trees: number;
-  forestSeed: string;
-  engine: EngineName;
+  /** Read as detect reads them; the records are the generator's {time, value}. */
+  settings: DetectionSettings;
 }
 
 export interface DemoSummary {
@@ -108,23 +108,20 @@ function parseDemoArgs(argv: string[]): DemoConfig | undefined {
   if (values.help === true) return undefined;
   const follow = values.follow === true;
   if (follow && values.count !== undefined) throw new UsageError('--follow and --count cannot be combined');
-  let threshold: ThresholdStrategy;
+  let settings: DetectionSettings;
   try {
-    threshold = parseThresholdStrategy(stringOption(values, 'threshold'), stringOption(values, 'parity'));
+    settings = readDetectionSettings(DETECTION.tableValues(values));
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    if (error instanceof OptionError) throw new UsageError(DETECTION.describe(error));
+    throw error;
   }
-  const forestSeed = stringOption(values, 'forest-seed') ?? '0';
-  if (!/^[+-]?\d+$/.test(forestSeed.trim())) throw new UsageError(`--forest-seed must be an integer, got ${JSON.stringify(forestSeed)}`);
+  settings.mapping = { fields: ['value'], timeField: 'time' };
   return {
     count: follow ? Infinity : (integerOption(values, 'count', 0, Number.MAX_SAFE_INTEGER) ?? DEMO_COUNT),
     rate: numberOption(values, 'rate', Number.MIN_VALUE) ?? (follow ? FOLLOW_RATE : undefined),
     seed: integerOption(values, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) ?? DEFAULT_SEED,
     outlierRate: numberOption(values, 'outlier-rate', 0, 1) ?? DEFAULT_OUTLIER_RATE,
-    threshold,
-    trees: integerOption(values, 'trees', LIMITS.numberOfTrees[0], LIMITS.numberOfTrees[1]) ?? 50,
-    forestSeed,
-    engine: choiceOption(values, 'engine', ['wasm', 'ts'] as const) ?? 'wasm',
+    settings,
   };
 }
 
@@ -191,14 +188,7 @@ export async function runDemoCommand(argv: string[], io: CliIo = processIo()): P
 
   // The demo is wiring: the generator as a Source, the pipeline's record stage (the
   // same parsing, scoring and notification text as detect and run), text sinks.
-  const settings: DetectionSettings = {
-    mapping: { fields: ['value'], timeField: 'time' },
-    forest: { dimensions: 1, numberOfTrees: config.trees, randomSeed: config.forestSeed, engine: config.engine },
-    threshold: config.threshold,
-    maxKeys: DEFAULT_MAX_KEYS,
-    explain: false,
-    outputFields: undefined,
-  };
+  const settings = config.settings;
   const models = new ScopedModels('shard', { forest: settings.forest, threshold: settings.threshold, attribution: false, keyed: false });
   const processor = new BatchProcessor({ settings, models, emit: 'anomalies', notifications: {} });
   try {
@@ -224,7 +214,7 @@ export async function runDemoCommand(argv: string[], io: CliIo = processIo()): P
 
   out.write(
     `rcf-stream demo: ${config.count === Infinity ? 'endless' : formatCount(config.count)} temperature records (seed ${config.seed}), ` +
-      `${config.trees} trees, threshold ${describeStrategy(config.threshold)}, ${config.engine} engine${config.rate === undefined ? '' : `, ${config.rate} records/s`}\n`,
+      `${settings.forest.numberOfTrees} trees, threshold ${describeStrategy(settings.threshold)}, ${settings.forest.engine} engine${config.rate === undefined ? '' : `, ${config.rate} records/s`}\n`,
   );
 
   const started = performance.now();

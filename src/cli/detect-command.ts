@@ -33,7 +33,8 @@ import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from
 import { explain } from '../detect/explanation.js';
 import { parseTimestamp } from '../detect/timestamp.js';
 import type { DetectionSettings } from '../detect/settings.js';
-import { flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
+import { DetectionOptionSet, flagOf, readDetectionSettings } from '../detect/options.js';
+import { formatHelpSections } from '../util/help-text.js';
 import { OptionError, describeOptionError } from '../util/option-error.js';
 import {
   describeStrategy,
@@ -73,55 +74,47 @@ const MAX_IN_FLIGHT = 2;
 /** Read size: fewer, larger chunks cost less per line. */
 const READ_CHUNK_BYTES = 256 * 1024;
 
+/** detect takes every detection option of the table (src/detect/options.ts). */
+const DETECTION = new DetectionOptionSet('all');
+
 export const DETECT_HELP = `Usage: rcf-stream detect [options] [file]
 
 Scores each record of an NDJSON (default) or CSV file, or of stdin when no file
 (or "-") is given, and writes one NDJSON result per record.
 
-Input
-  --format ndjson|csv        input format (CSV needs a header row)     [ndjson]
-  --fields a,b,c             numeric fields forming the point (1-30)   [value]
-  --time-field NAME          field holding the record's time (for notifications; with
-                             --threshold auto, ISO-8601 or epoch times also give the
-                             grader the time of day and time-based suppression)
-  --key-field NAME           one model per value of this field
-  --max-keys N               most models kept with --key-field (LRU)   [10000]
-  --dead-letter FILE         append rejected records, with the reason, to FILE
-
-Model
-  --trees N                  number of trees (1-1000)                  [50]
-  --sample-size N            points kept per tree (10-4096)            [256]
-  --shingle N                consecutive records per point (1-30)      [1]
-  --time-decay X             forgetting rate                            [1/(10*sample-size)]
-  --output-after N           records before scores start               [sample-size/4]
-  --seed N                   random seed (64-bit integer)              [0]
-  --engine wasm|ts           WebAssembly kernel or pure TypeScript     [wasm]
-
-Decision
-  --threshold X|auto         fixed score threshold, or adaptive        [3.0]
-  --parity aws               with auto: AWS ThresholdedRandomCutForest behaviour
-
-Output
-  --output FILE              write results to FILE instead of stdout
-  --explain                  add a per-field "explanation" (KDA RANDOM_CUT_FOREST_WITH_EXPLANATION shape)
-  --only-anomalies           write anomalous records only
-  --output-fields a,b,...    write only these fields (input fields, score, anomaly,
-                             grade, threshold, explanation)
-  --shape flink              the reference Flink sample's shape: --output-fields time,value,score
-  --notify stderr|stdout     print "Anomaly detected: Time=..., Value=..., Score=..." per anomaly
-  --quiet                    no progress bar and no summary line on stderr
-  --plot FILE.html           also write a self-contained HTML chart (values, scores,
-                             threshold, anomalies; per key with a selector)
-  --stats-json FILE          write run statistics as JSON to FILE ("-": stderr)
-  --workers N                scoring threads with --key-field, each key on one of
-                             them (same results as one thread)         [cores, up to 8]
-  --no-worker                score on the main thread (slower; same results)
-  --state FILE               resume the models saved in FILE (when it exists) and save
-                             them there at the end; exact: scores continue as if the
-                             runs were one (implies --no-worker)
-  --state-every N            also save the models every N records
-  -h, --help                 show this help
-
+${formatHelpSections([
+  {
+    title: 'Input',
+    rows: [
+      { option: '--format ndjson|csv', text: 'input format (CSV needs a header row)', default: 'ndjson' },
+      ...DETECTION.rows('input'),
+      { option: '--dead-letter FILE', text: 'append rejected records, with the reason, to FILE' },
+    ],
+  },
+  { title: 'Model', rows: DETECTION.rows('model') },
+  { title: 'Decision', rows: DETECTION.rows('decision') },
+  {
+    title: 'Output',
+    rows: [
+      { option: '--output FILE', text: 'write results to FILE instead of stdout' },
+      ...DETECTION.rows(['explain']),
+      { option: '--only-anomalies', text: 'write anomalous records only' },
+      ...DETECTION.rows(['output-fields', 'shape']),
+      { option: '--notify stderr|stdout', text: 'print "Anomaly detected: Time=..., Value=..., Score=..." per anomaly' },
+      { option: '--quiet', text: 'no progress bar and no summary line on stderr' },
+      { option: '--plot FILE.html', text: 'also write a self-contained HTML chart (values, scores, threshold, anomalies; per key with a selector)' },
+      { option: '--stats-json FILE', text: 'write run statistics as JSON to FILE ("-": stderr)' },
+      { option: '--workers N', text: 'scoring threads with --key-field, each key on one of them (same results as one thread)', default: 'cores, up to 8' },
+      { option: '--no-worker', text: 'score on the main thread (slower; same results)' },
+      {
+        option: '--state FILE',
+        text: 'resume the models saved in FILE (when it exists) and save them there at the end; exact: scores continue as if the runs were one (implies --no-worker)',
+      },
+      { option: '--state-every N', text: 'also save the models every N records' },
+      { option: '-h, --help', text: 'show this help' },
+    ],
+  },
+])}
 Bad lines and records (malformed JSON, missing or non-numeric fields, NaN/Infinity,
 lines over 1 MiB, invalid UTF-8, CSV rows with the wrong column count) are reported
 on stderr with their line number, counted, and skipped. Exit status: 0 when the
@@ -132,25 +125,10 @@ written).
 
 const DETECT_OPTIONS = {
   format: { type: 'string' },
-  fields: { type: 'string' },
-  'time-field': { type: 'string' },
-  'key-field': { type: 'string' },
-  'max-keys': { type: 'string' },
   'dead-letter': { type: 'string' },
-  trees: { type: 'string' },
-  'sample-size': { type: 'string' },
-  shingle: { type: 'string' },
-  'time-decay': { type: 'string' },
-  'output-after': { type: 'string' },
-  seed: { type: 'string' },
-  engine: { type: 'string' },
-  threshold: { type: 'string' },
-  parity: { type: 'string' },
+  ...DETECTION.parseOptions,
   output: { type: 'string', short: 'o' },
-  explain: { type: 'boolean' },
   'only-anomalies': { type: 'boolean' },
-  'output-fields': { type: 'string' },
-  shape: { type: 'string' },
   notify: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   'stats-json': { type: 'string' },
@@ -200,9 +178,9 @@ export function parseDetectArgs(argv: string[]): DetectConfig | undefined {
   const format = choiceOption(values, 'format', ['ndjson', 'csv'] as const) ?? 'ndjson';
   let settings: DetectionSettings;
   try {
-    settings = readDetectionSettings(values);
+    settings = readDetectionSettings(DETECTION.tableValues(values));
   } catch (error) {
-    if (error instanceof OptionError) throw new UsageError(describeOptionError(spellOption(error.option, 'flag'), error.detail));
+    if (error instanceof OptionError) throw new UsageError(DETECTION.describe(error));
     throw error;
   }
   const mapping = settings.mapping;

@@ -4,7 +4,10 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LIMITS, resolveOptions } from '../forest/options.js';
+import { DetectionOptionSet, checkForest, readFieldMapping, readForestOverrides } from '../detect/options.js';
+import type { FieldMapping } from '../io/record-parser.js';
+import { OptionError } from '../util/option-error.js';
+import { formatHelpSections } from '../util/help-text.js';
 import { EVAL_DETECTOR_NAMES, EVAL_FOREST_DEFAULTS, EVAL_MODES, runEval, type EvalForestOptions, type EvalMode, type EvalProgress, type EvalResult } from '../eval/run-eval.js';
 import { crossValidateCategories, type CrossValidation, type NabTriple } from '../eval/cross-validate.js';
 import { EvalReportCollector } from '../report/eval-report.js';
@@ -17,7 +20,6 @@ import {
   choiceOption,
   formatCount,
   integerOption,
-  listOption,
   numberOption,
   parseCommandArgs,
   processIo,
@@ -29,7 +31,14 @@ import {
 export const DEFAULT_DATA_DIR = '../shared/data/nab';
 
 const q = QUALITY_GRADER_DEFAULTS;
-const fd = EVAL_FOREST_DEFAULTS;
+
+/** The detection options eval takes from the table (src/detect/options.ts), with its modes' defaults. */
+const DETECTION = new DetectionOptionSet(['fields', 'key-field', 'trees', 'sample-size', 'shingle', 'time-decay', 'output-after', 'seed', 'engine'], {
+  defaults: {
+    trees: `${EVAL_FOREST_DEFAULTS.quality.numberOfTrees}; raw mode ${EVAL_FOREST_DEFAULTS.raw.numberOfTrees}`,
+    'time-decay': `1/(10*sample-size); raw mode ${EVAL_FOREST_DEFAULTS.raw.timeDecay}`,
+  },
+});
 
 export const EVAL_HELP = `Usage: rcf-stream eval [options]
 
@@ -40,64 +49,71 @@ look-ahead). Prints NAB's standard, reward_low_FP_rate and reward_low_FN_rate
 scores at their corpus-optimised thresholds, per category, and each file's
 detections.
 
-Corpus
-  --data DIR            corpus folder          [${DEFAULT_DATA_DIR} if it exists]
-  --windows FILE        windows JSON       [DIR/labels/combined_windows.json]
-  --fields a,b,c        value columns of the data files (one file = one series) [value]
-  --key-field NAME      column choosing a model per key within a file
-  --no-timestamps       grade as if records carried no timestamp
-
-Runs
-  --seeds A-B|A,B,..    one run per seed; prints each, their mean and minimum
-  --cv categories       leave-one-category-out cross-validation of the quality
-                        grader's settings (grid in src/eval/cross-validate.ts)
-
-Detector
-  --mode M              what each row's NAB score is:                 [quality]
-                          quality     the --threshold auto grade (QualityGrader)
-                          aws-parity  AWS TRCF's grade (--parity aws)
-                          raw         min(1, score/8), AWS's NAB entry
-  --trees N             number of trees (1-1000)           [${fd.quality.numberOfTrees}; raw mode ${fd.raw.numberOfTrees}]
-  --sample-size N       points kept per tree (10-4096)                     [256]
-  --shingle N           consecutive records per point (1-30)                 [1]
-  --time-decay X        forgetting rate  [1/(10*sample-size); raw mode ${fd.raw.timeDecay}]
-  --output-after N      records before scores start              [sample-size/4]
-  --seed N              random seed, the same for every series               [0]
-  --engine wasm|ts      WebAssembly kernel or pure TypeScript             [wasm]
-
-Quality grader (--mode quality)
-  --short-window N      scores averaged into the short-term score            [${q.shortWindow}]
-  --latest-weight X     extra weight of the newest score in it (0-1)       [${q.latestWeight}]
-  --horizon N           records of score history the likelihood uses      [${q.longHorizon}]
-  --deviation-floor X   least deviation, as a fraction of the mean score  [${q.minRelativeDeviation}]
-  --alarm-level X       alarm at tail probability 10^-X (grade 0.5)          [${q.alarmLevel}]
-  --suppression N       records after an alarm with further alarms off     [${q.suppression}]
-  --suppression-time H  hours after an alarm with further alarms off  [${q.suppressionTime / 3_600_000}]
-  --seasonal-factor X   baseline >= X times the time slot's usual daily peak [${q.seasonalFactor}]
-  --context-margin X    value context alarms at alarm level + X (1000: off)  [${q.contextMargin}]
-
-Output
-  --results-dir DIR     also write NAB result files under DIR
-  --detector-name NAME  their detector name (folder, file prefix)
-                        [${EVAL_DETECTOR_NAMES.quality}, ${EVAL_DETECTOR_NAMES['aws-parity']} or ${EVAL_DETECTOR_NAMES.raw}]
-  --report FILE.html    also write a self-contained HTML report (charts per series;
-                        with --seeds, the first seed's run)
-  --json                the full result as JSON on stdout instead of tables
-  --quiet               no progress line on stderr
-  -h, --help            show this help
-`;
+${formatHelpSections([
+  {
+    title: 'Corpus',
+    rows: [
+      { option: '--data DIR', text: 'corpus folder', default: `${DEFAULT_DATA_DIR} if it exists` },
+      { option: '--windows FILE', text: 'windows JSON', default: 'DIR/labels/combined_windows.json' },
+      ...DETECTION.rows('input'),
+      { option: '--no-timestamps', text: 'grade as if records carried no timestamp' },
+    ],
+  },
+  {
+    title: 'Runs',
+    rows: [
+      { option: '--seeds A-B|A,B,..', text: 'one run per seed; prints each, their mean and minimum' },
+      { option: '--cv categories', text: "leave-one-category-out cross-validation of the quality grader's settings (grid in src/eval/cross-validate.ts)" },
+    ],
+  },
+  {
+    title: 'Detector',
+    rows: [
+      {
+        option: '--mode M',
+        text: "what each row's NAB score is. quality: the --threshold auto grade (QualityGrader); aws-parity: AWS TRCF's grade (--parity aws); raw: min(1, score/8), AWS's NAB entry",
+        default: 'quality',
+      },
+      ...DETECTION.rows('model'),
+    ],
+    notes: ['One fresh model per series (and per key with --key-field), every one with the same --seed.'],
+  },
+  {
+    title: 'Quality grader (--mode quality)',
+    rows: [
+      { option: '--short-window N', text: 'scores averaged into the short-term score', default: String(q.shortWindow) },
+      { option: '--latest-weight X', text: 'extra weight of the newest score in it (0-1)', default: String(q.latestWeight) },
+      { option: '--horizon N', text: 'records of score history the likelihood uses', default: String(q.longHorizon) },
+      { option: '--deviation-floor X', text: 'least deviation, as a fraction of the mean score', default: String(q.minRelativeDeviation) },
+      { option: '--alarm-level X', text: 'alarm at tail probability 10^-X (grade 0.5)', default: String(q.alarmLevel) },
+      { option: '--suppression N', text: 'records after an alarm with further alarms off', default: String(q.suppression) },
+      { option: '--suppression-time H', text: 'hours after an alarm with further alarms off', default: String(q.suppressionTime / 3_600_000) },
+      { option: '--seasonal-factor X', text: "baseline >= X times the time slot's usual daily peak", default: String(q.seasonalFactor) },
+      { option: '--context-margin X', text: 'value context alarms at alarm level + X (1000: off)', default: String(q.contextMargin) },
+    ],
+  },
+  {
+    title: 'Output',
+    rows: [
+      { option: '--results-dir DIR', text: 'also write NAB result files under DIR' },
+      {
+        option: '--detector-name NAME',
+        text: 'their detector name (folder, file prefix)',
+        default: `${EVAL_DETECTOR_NAMES.quality}, ${EVAL_DETECTOR_NAMES['aws-parity']} or ${EVAL_DETECTOR_NAMES.raw}`,
+      },
+      { option: '--report FILE.html', text: "also write a self-contained HTML report (charts per series; with --seeds, the first seed's run)" },
+      { option: '--json', text: 'the full result as JSON on stdout instead of tables' },
+      { option: '--quiet', text: 'no progress line on stderr' },
+      { option: '-h, --help', text: 'show this help' },
+    ],
+  },
+])}`;
 
 const EVAL_OPTIONS = {
+  ...DETECTION.parseOptions,
   data: { type: 'string' },
   windows: { type: 'string' },
   mode: { type: 'string' },
-  trees: { type: 'string' },
-  'sample-size': { type: 'string' },
-  shingle: { type: 'string' },
-  'time-decay': { type: 'string' },
-  'output-after': { type: 'string' },
-  seed: { type: 'string' },
-  engine: { type: 'string' },
   'short-window': { type: 'string' },
   'latest-weight': { type: 'string' },
   horizon: { type: 'string' },
@@ -107,8 +123,6 @@ const EVAL_OPTIONS = {
   'suppression-time': { type: 'string' },
   'seasonal-factor': { type: 'string' },
   'context-margin': { type: 'string' },
-  fields: { type: 'string' },
-  'key-field': { type: 'string' },
   'no-timestamps': { type: 'boolean' },
   seeds: { type: 'string' },
   cv: { type: 'string' },
@@ -173,36 +187,25 @@ function readSettings(values: Record<string, string | boolean | undefined>, cwd:
     if (!isDirectory(fallback)) throw new UsageError(`--data is required (no corpus at ${DEFAULT_DATA_DIR})`);
     dataDir = fallback;
   }
-  const forest: EvalForestOptions = {};
-  const trees = integerOption(values, 'trees', ...LIMITS.numberOfTrees);
-  if (trees !== undefined) forest.numberOfTrees = trees;
-  const sampleSize = integerOption(values, 'sample-size', ...LIMITS.sampleSize);
-  if (sampleSize !== undefined) {
-    forest.sampleSize = sampleSize;
-    // The default decay follows the sample size, as the library's does.
-    if (mode !== 'raw') forest.timeDecay = 1 / (10 * sampleSize);
+  // The table's options, read and checked as detect does; the defaults are the mode's.
+  let given: ReturnType<typeof readForestOverrides>;
+  let mapping: FieldMapping;
+  const tableValues = DETECTION.tableValues(values);
+  try {
+    given = readForestOverrides(tableValues);
+    mapping = readFieldMapping(tableValues);
+  } catch (error) {
+    if (error instanceof OptionError) throw new UsageError(DETECTION.describe(error));
+    throw error;
   }
-  const shingle = integerOption(values, 'shingle', ...LIMITS.shingleSize);
-  if (shingle !== undefined) forest.shingleSize = shingle;
-  const timeDecay = numberOption(values, 'time-decay', 0);
-  if (timeDecay !== undefined) forest.timeDecay = timeDecay;
-  const outputAfter = integerOption(values, 'output-after', 1, Number.MAX_SAFE_INTEGER);
-  if (outputAfter !== undefined) forest.outputAfter = outputAfter;
-  const seed = stringOption(values, 'seed');
-  if (seed !== undefined) {
-    const text = seed.trim();
-    if (!/^[+-]?\d+$/.test(text)) throw new UsageError(`--seed must be an integer, got ${JSON.stringify(seed)}`);
-    const big = BigInt(text);
-    if (big < -(2n ** 63n) || big >= 2n ** 63n) throw new UsageError(`--seed must fit a signed 64-bit integer, got ${text}`);
-    forest.randomSeed = text;
-  }
-  const engine = choiceOption(values, 'engine', ['wasm', 'ts'] as const) ?? 'wasm';
-  const fields = listOption(values, 'fields');
-  if (fields !== undefined && (fields.length === 0 || fields.includes('timestamp'))) {
-    throw new UsageError('--fields must name value columns (not "timestamp")');
-  }
-  const keyField = stringOption(values, 'key-field');
-  if (keyField !== undefined && (keyField === 'timestamp' || fields?.includes(keyField) === true || (fields === undefined && keyField === 'value'))) {
+  const { engine = 'wasm', ...forest } = given;
+  // The default decay follows the sample size, as the library's does.
+  if (forest.sampleSize !== undefined && forest.timeDecay === undefined && mode !== 'raw') forest.timeDecay = 1 / (10 * forest.sampleSize);
+  const seed = forest.randomSeed;
+  const fields = values['fields'] !== undefined ? mapping.fields : undefined;
+  if (fields?.includes('timestamp') === true) throw new UsageError('--fields must name value columns (not "timestamp")');
+  const keyField = mapping.keyField;
+  if (keyField !== undefined && (keyField === 'timestamp' || (fields ?? ['value']).includes(keyField))) {
     throw new UsageError('--key-field must be a column other than the timestamp and the value fields');
   }
   const seedsText = stringOption(values, 'seeds');
@@ -213,9 +216,10 @@ function readSettings(values: Record<string, string | boolean | undefined>, cwd:
   if (cvText !== undefined && mode !== 'quality') throw new UsageError('--cv applies only to --mode quality');
   if (cvText !== undefined && stringOption(values, 'report') !== undefined) throw new UsageError('--report charts one evaluation run; it does not combine with --cv');
   try {
-    resolveOptions({ ...EVAL_FOREST_DEFAULTS[mode], ...forest, dimensions: fields?.length ?? 1, engine });
+    checkForest({ ...EVAL_FOREST_DEFAULTS[mode], ...forest, dimensions: fields?.length ?? 1, engine });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    if (error instanceof OptionError) throw new UsageError(DETECTION.describe(error));
+    throw error;
   }
 
   const grader: QualityGraderOptions = {};

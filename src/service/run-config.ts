@@ -29,7 +29,8 @@ import {
 } from '../util/option-args.js';
 import { defaultCheckpointPath } from '../checkpoint/file-store.js';
 import { MODEL_SCOPES, type DetectionSettings } from '../detect/settings.js';
-import { DETECTION_OPTIONS, flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
+import { DETECTION_OPTIONS, DetectionOptionSet, flagOf, readDetectionSettings, spellOption } from '../detect/options.js';
+import { formatHelpSections } from '../util/help-text.js';
 import { OptionError, describeOptionError } from '../util/option-error.js';
 import { parseHttpAddress, type HttpAddress } from '../http/address.js';
 
@@ -43,6 +44,17 @@ export const DEFAULT_CHECKPOINT_INTERVAL_S = 60;
 export const DEFAULT_STATS_INTERVAL_S = 60;
 export const DEFAULT_SNS_SUBJECT = 'Anomaly detected';
 
+/** run takes every detection option of the table (src/detect/options.ts). */
+const DETECTION = new DetectionOptionSet('all');
+
+/** "a, b and c". */
+function words(items: readonly string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/** The table's JSON names that are not the camelCase of their flag (`numberOfTrees` for --trees). */
+const RENAMED_KEYS = DETECTION_OPTIONS.filter((o) => o.key !== camel(o.flag));
+
 export const RUN_HELP = `Usage: rcf-stream run [options]
 
 The streaming service: reads records (JSON objects) from a Kinesis data stream, scores
@@ -52,70 +64,98 @@ on an SNS topic. Every option can also be set as an environment variable RCF_<OP
 flags win over the environment, which wins over the file. Credentials and region come
 from the AWS SDK's default chain (AWS_PROFILE, AWS_REGION, instance roles, ...).
 
-Streams and AWS
-  --input-stream NAME|ARN      stream to read (JSON: inputStreamName)         [required]
-  --output-stream NAME|ARN     stream for results (JSON: outputStreamName)    [stdout]
-  --sns-topic-arn ARN          topic for anomaly notifications (snsTopicArn)
-  --region REGION              AWS region                                    [SDK chain]
-  --endpoint-url URL           endpoint for every service (local servers)
-  --kinesis-endpoint URL       --sns-endpoint URL  --dynamodb-endpoint URL  --s3-endpoint URL
-  --http1                      HTTP/1.1 for every client (default with a Kinesis endpoint)
-  --config FILE                JSON file with any of these options
-
-Reading
-  --start-position P           LATEST, TRIM_HORIZON or AT_TIMESTAMP, for shards the
-                               checkpoint does not cover                       [LATEST]
-  --start-timestamp ISO        with AT_TIMESTAMP
-  --get-records-limit N        records per GetRecords (1-10000)               [10000]
-  --poll-interval-ms N         least time between GetRecords on a shard       [200]
-  --idle-poll-ms N             wait after an empty read at a shard's tip      [1000]
-  --shard-sync-interval S      re-list shards every S seconds (0: never)      [60]
-
-Checkpoints (positions and models, saved together)
-  --checkpoint SPEC            file:PATH | dynamodb:TABLE/APP | s3:BUCKET[/PREFIX]/APP | none
-                                                                  [${DEFAULT_CHECKPOINT}]
-  --checkpoint-records N       save after N records                           [${DEFAULT_CHECKPOINT_RECORDS}]
-  --checkpoint-interval S      ... or after S seconds                         [${DEFAULT_CHECKPOINT_INTERVAL_S}]
-  --reset-models               start new models; keep the checkpoint's positions
-  --model-scope shard|key|stream
-                               shard: one model per shard (per key within it with
-                               --key-field); scores depend only on each shard's
-                               order. key: one model per --key-field value across
-                               shards; refused when a key arrives on two open
-                               shards. stream: one model for all shards; refused
-                               while two shards are open at once            [shard]
-  --workers N                  score on N worker threads, each owning whole shards'
-                               models (needs --model-scope shard); scores equal
-                               one thread's                                    [1]
-
-Detection (as for rcf-stream detect)
-  --fields a,b,c  --time-field NAME  --key-field NAME  --max-keys N
-  --trees N  --sample-size N  --shingle N  --time-decay X  --output-after N
-  --seed N  --engine wasm|ts  --threshold X|auto  --parity aws  --explain
-
-Output
-  --emit anomalies|all         which records go to the output stream          [anomalies]
-  --output-fields a,b,...      only these fields (input fields, score, anomaly, grade,
-                               threshold, explanation, recordId); --shape flink
-  --output-partition-key K     key | id | input | field:NAME                  [key]
-                               key: the --key-field value, else the record id
-  --dead-letter FILE           append records that cannot be scored to FILE
-  --dead-letter-stream NAME    ... and/or put them on this Kinesis stream
-  --sns-subject TEXT           notification subject                  [${DEFAULT_SNS_SUBJECT}]
-  --sns-rate N                 notifications per window; more are summarised  [10]
-  --sns-window S               rate window in seconds                         [60]
-  --sns-queue N                notifications waiting for SNS; more are dropped [1000]
-
-Operation
-  --stats-interval S           stats line on stderr every S seconds (0: off)  [${DEFAULT_STATS_INTERVAL_S}]
-  --stats-json                 stats and logs as JSON lines
-  --log-level L                debug, info, warn or error                     [info]
-  --http HOST:PORT             serve /metrics, /healthz, /readyz and a live page at /
-                               (PORT alone binds 127.0.0.1)                     [off]
-  --exit-when-idle S           stop once all shards are at their tip and idle for S seconds
-  --shutdown-timeout S         on SIGINT/SIGTERM, wait this long for in-flight output [30]
-  -h, --help                   show this help
-
+${formatHelpSections([
+  {
+    title: 'Streams and AWS',
+    rows: [
+      { option: '--input-stream NAME|ARN', text: 'stream to read (JSON: inputStreamName)', default: 'required' },
+      { option: '--output-stream NAME|ARN', text: 'stream for results (JSON: outputStreamName)', default: 'stdout' },
+      { option: '--sns-topic-arn ARN', text: 'topic for anomaly notifications (snsTopicArn)' },
+      { option: '--region REGION', text: 'AWS region', default: 'SDK chain' },
+      { option: '--endpoint-url URL', text: 'endpoint for every service (local servers)' },
+      { option: '--kinesis-endpoint URL', text: "Kinesis's endpoint, instead of --endpoint-url" },
+      { option: '--sns-endpoint URL', text: "SNS's endpoint" },
+      { option: '--dynamodb-endpoint URL', text: "DynamoDB's endpoint (checkpoints)" },
+      { option: '--s3-endpoint URL', text: "S3's endpoint (checkpoints)" },
+      { option: '--http1', text: 'HTTP/1.1 for every client (default with a Kinesis endpoint)' },
+      { option: '--config FILE', text: 'JSON file with any of these options' },
+    ],
+  },
+  {
+    title: 'Reading',
+    rows: [
+      { option: '--start-position P', text: 'LATEST, TRIM_HORIZON or AT_TIMESTAMP, for shards the checkpoint does not cover', default: 'LATEST' },
+      { option: '--start-timestamp ISO', text: 'with AT_TIMESTAMP: ISO-8601 or epoch seconds' },
+      { option: '--get-records-limit N', text: 'records per GetRecords (1-10000)', default: '10000' },
+      { option: '--poll-interval-ms N', text: 'least time between GetRecords on a shard, in milliseconds', default: '200' },
+      { option: '--idle-poll-ms N', text: "wait after an empty read at a shard's tip, in milliseconds", default: '1000' },
+      { option: '--shard-sync-interval S', text: 're-list shards every S seconds (0: never)', default: '60' },
+    ],
+  },
+  {
+    title: 'Checkpoints (positions and models, saved together)',
+    rows: [
+      { option: '--checkpoint SPEC', text: 'file:PATH | dynamodb:TABLE/APP | s3:BUCKET[/PREFIX]/APP | none', default: DEFAULT_CHECKPOINT },
+      { option: '--checkpoint-records N', text: 'save after N records', default: String(DEFAULT_CHECKPOINT_RECORDS) },
+      { option: '--checkpoint-interval S', text: '... or after S seconds', default: String(DEFAULT_CHECKPOINT_INTERVAL_S) },
+      { option: '--reset-models', text: "start new models; keep the checkpoint's positions" },
+    ],
+  },
+  {
+    title: 'Scoring',
+    rows: [
+      {
+        option: '--model-scope shard|key|stream',
+        text:
+          "shard: one model per shard (per key within it with --key-field); scores depend only on each shard's order. " +
+          'key: one model per --key-field value across shards; refused when a key arrives on two open shards. ' +
+          'stream: one model for all shards; refused while two shards are open at once',
+        default: 'shard',
+      },
+      {
+        option: '--workers N',
+        text:
+          "scoring threads, each owning whole shards' models; scores equal one thread's. Default: the cores, at most 8 " +
+          'and at most the shards open at start (shards added by resharding share those threads); ' +
+          '1 (this thread) with --model-scope key or stream, which refuse more',
+        default: 'min(cores, 8, shards)',
+      },
+    ],
+  },
+  {
+    title: 'Detection (as for rcf-stream detect)',
+    rows: [...DETECTION.rows('input'), ...DETECTION.rows('model'), ...DETECTION.rows('decision')],
+    notes: [
+      `--config FILE also takes the library's names ${words(RENAMED_KEYS.map((o) => `"${o.key}"`))} for ${words(RENAMED_KEYS.map((o) => `"${camel(o.flag)}"`))}.`,
+    ],
+  },
+  {
+    title: 'Output',
+    rows: [
+      { option: '--emit anomalies|all', text: 'which records go to the output stream', default: 'anomalies' },
+      ...DETECTION.rows('output'),
+      { option: '--output-partition-key K', text: 'key | id | input | field:NAME; key: the --key-field value, else the record id', default: 'key' },
+      { option: '--dead-letter FILE', text: 'append records that cannot be scored to FILE' },
+      { option: '--dead-letter-stream NAME', text: '... and/or put them on this Kinesis stream' },
+      { option: '--sns-subject TEXT', text: 'notification subject', default: DEFAULT_SNS_SUBJECT },
+      { option: '--sns-rate N', text: 'notifications per window; more are summarised', default: '10' },
+      { option: '--sns-window S', text: 'rate window in seconds', default: '60' },
+      { option: '--sns-queue N', text: 'notifications waiting for SNS; more are dropped', default: '1000' },
+    ],
+  },
+  {
+    title: 'Operation',
+    rows: [
+      { option: '--stats-interval S', text: 'stats line on stderr every S seconds (0: off)', default: String(DEFAULT_STATS_INTERVAL_S) },
+      { option: '--stats-json', text: 'stats and logs as JSON lines' },
+      { option: '--log-level L', text: 'debug, info, warn or error', default: 'info' },
+      { option: '--http HOST:PORT', text: 'serve /metrics, /healthz, /readyz and a live page at / (PORT alone binds 127.0.0.1)', default: 'off' },
+      { option: '--exit-when-idle S', text: 'stop once all shards are at their tip and idle for S seconds' },
+      { option: '--shutdown-timeout S', text: 'on SIGINT/SIGTERM, wait this long for in-flight output, in seconds', default: '30' },
+      { option: '-h, --help', text: 'show this help' },
+    ],
+  },
+])}
 Each output record carries "recordId": shardId:sequenceNumber[:subSequence], stable
 across restarts, so consumers can drop the duplicates that at-least-once delivery
 allows after a restart. On SIGINT/SIGTERM the service finishes the batch in flight,
