@@ -399,11 +399,11 @@ function modelScopeOf(values: Parsed['values'], detect: DetectionSettings): Serv
   return scope;
 }
 
-/** --workers N: 1 (main-thread scoring, the default) is left out of the config. */
+/** --workers N; left out when not given (the service then chooses: src/service/worker-count.ts). */
 function workersOf(values: Parsed['values'], scope: ServiceConfig['modelScope'], origins: Map<string, Origin>): { workers?: number } {
   const workers = integerOption(values, 'workers', 1, 256);
-  if (workers === undefined || workers === 1) return {};
-  if (scope !== 'shard') {
+  if (workers === undefined) return {};
+  if (workers > 1 && scope !== 'shard') {
     throw new UsageError(
       `${spelled('workers', origins)} above 1 needs --model-scope shard (each worker owns whole shards' models); with --model-scope ${scope} one model spans shards and cannot be split`,
     );

@@ -62,6 +62,7 @@ import type { PipelineObserver, PipelineStats, ScoredBatch, Sink } from '../pipe
 import { safeObserver, shapeOf } from '../pipeline/observers.js';
 import { decodeScopedModels, encodeScopedModels, encodeScopedParts, estimateModelBytes, modelFingerprint } from '../pipeline/models.js';
 import { ModelWorkerPool } from '../detect/model-workers.js';
+import { countOpenShards, defaultWorkers, machineCores } from './worker-count.js';
 import { snapshotDetector } from '../detect/detector-snapshot.js';
 import { ModelScopeError, ScopedModels } from '../pipeline/scoped-models.js';
 import { DeadLetterFileSink, DeadLetterStreamSink, KinesisOutputSink, NotificationSink, StreamOutputSink } from '../pipeline/sinks.js';
@@ -106,6 +107,8 @@ export interface ServiceOptions {
    * once and turn it off; they never reach the service.
    */
   observer?: PipelineObserver;
+  /** The machine's cores for the default --workers (tests inject it); default os.availableParallelism(). */
+  cores?: number;
 }
 
 /** A scored shard batch waiting to be delivered. */
@@ -327,7 +330,19 @@ export class AnomalyService {
         log.warn('checkpoint holds no models; starting new models at the saved positions');
       }
       models ??= new ScopedModels(scope, spec);
-      const workers = config.workers ?? 1;
+      // The default: one thread per open shard, up to the cores and 8 (src/service/worker-count.ts).
+      let workers = config.workers;
+      if (workers === undefined) {
+        let openShards: number | undefined;
+        if (scope === 'shard' && ModelWorkerPool.available) {
+          try {
+            openShards = await countOpenShards(kinesis, config.input);
+          } catch (error) {
+            log.warn('could not count the open shards; scoring on this thread', { error: errorMessage(error) });
+          }
+        }
+        workers = defaultWorkers({ scope, openShards, cores: options.cores ?? machineCores(), available: ModelWorkerPool.available });
+      }
       if (workers > 1) {
         // Each worker owns whole shards' models; restored ones (validated above) are loaded into their workers.
         pool = await ModelWorkerPool.start(spec, workers);
@@ -335,7 +350,7 @@ export class AnomalyService {
         await pool.load(parts);
         models.dispose();
         models = new ScopedModels(scope, spec, undefined, pool);
-        log.info('scoring on worker threads', { workers });
+        log.info('scoring on worker threads', { workers, chosen: config.workers === undefined ? 'default' : 'option' });
       }
       if (initial !== undefined) {
         log.info('resuming from checkpoint', { updatedAt: initial.updatedAt, shards: Object.keys(initial.shards).length, models: restored ? models.size : 'new' });

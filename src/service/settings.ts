@@ -49,7 +49,7 @@ export interface ServiceConfig {
   /** Longest wait on stop for in-flight output before giving up (exit 1, no checkpoint of it). */
   shutdownTimeoutMs: number;
   source: { minPollIntervalMs?: number; idlePollIntervalMs?: number; getRecordsLimit?: number; shardSyncIntervalMs?: number };
-  /** Scoring threads (model scope 'shard' only); absent or 1: this thread. */
+  /** Scoring threads (above 1: model scope 'shard' only); 1: this thread; absent: the service's default (src/service/worker-count.ts). */
   workers?: number;
   /** Which records share a model (default 'shard'). */
   modelScope: ModelScope;

@@ -150,9 +150,10 @@ describe('run configuration', () => {
 });
 
 describe('run --workers', () => {
-  it('defaults to the main thread, and reads the flag, RCF_WORKERS and the "workers" key', async () => {
+  it('leaves the default to the service, and reads the flag, RCF_WORKERS and the "workers" key', async () => {
     expect((await load(['--input-stream', 's'])).workers).toBeUndefined();
-    expect((await load(['--input-stream', 's', '--workers', '1'])).workers).toBeUndefined();
+    expect((await load(['--input-stream', 's', '--workers', '1'])).workers).toBe(1);
+    expect((await load(['--input-stream', 's', '--workers', '1', '--model-scope', 'stream'])).workers).toBe(1);
     expect((await load(['--input-stream', 's', '--workers', '3'])).workers).toBe(3);
     expect((await load(['--input-stream', 's'], { RCF_WORKERS: '2' })).workers).toBe(2);
     expect((await load(['--input-stream', 's', '--config', 'c.json'], {}, { workers: 4 })).workers).toBe(4);

@@ -2,7 +2,8 @@
  * `run --workers N` (the built service, node dist/src/cli/main.js, against kinesalite): the
  * models of each shard live on one of N worker threads. On a 2-shard stream (the two
  * shards' models land on different workers of 2):
- * - unkeyed and keyed within a shard, --workers 2 gives every recordId the score of --workers 1;
+ * - unkeyed and keyed within a shard, --workers 2 gives every recordId the score of --workers 1,
+ *   and so does the default (no --workers: one thread per shard, up to the cores);
  * - a run with --workers 2 SIGKILLed after a checkpoint and restarted, with --workers 2 or
  *   with --workers 1 (the checkpoint format is the same), loses no record and gives every
  *   recordId the score of an uninterrupted --workers 1 run;
@@ -11,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/aws/clients.js';
@@ -145,26 +146,37 @@ function differences(a: Map<string, OutputRecord>, b: Map<string, OutputRecord>)
 
 let unkeyedReference: Map<string, OutputRecord>;
 
+/** What the default --workers must be on this 2-shard stream: one per shard, up to the cores (src/service/worker-count.ts). */
+const DEFAULT_WORKERS = Math.min(availableParallelism(), 8, 2);
+
 describe('run --workers', () => {
-  for (const [input, extra] of [
-    ['w-unkeyed', []],
-    ['w-keyed', ['--key-field', 'sensor']],
+  for (const [input, extra, counts] of [
+    ['w-unkeyed', [], ['1', '2', 'default']],
+    ['w-keyed', ['--key-field', 'sensor'], ['1', '2']],
   ] as const) {
-    it(`gives every recordId the score of --workers 1 (${input})`, async () => {
+    it(`gives every recordId the score of --workers 1 with ${counts.slice(1).join(' and ')} (${input})`, async () => {
       const runs: Map<string, OutputRecord>[] = [];
-      for (const workers of ['1', '2']) {
+      for (const workers of counts) {
         const out = `${input}-out-${workers}`;
         await createStream(kinesis, out, 1);
-        const run = startRun(input, out, `${out}.ckpt`, [...extra, '--workers', workers]);
+        const run = startRun(input, out, `${out}.ckpt`, [...extra, ...(workers === 'default' ? [] : ['--workers', workers])]);
         await finish(run);
-        if (workers === '2') expect(run.stderr()).toMatch(/scoring on worker threads/);
+        if (workers === '2') expect(run.stderr()).toMatch(/"msg":"scoring on worker threads","workers":2,"chosen":"option"/);
+        if (workers === 'default') {
+          // No --workers: as many threads as shards, up to the cores; one core means this thread.
+          if (DEFAULT_WORKERS > 1) expect(run.stderr()).toContain(`"msg":"scoring on worker threads","workers":${DEFAULT_WORKERS},"chosen":"default"`);
+          else expect(run.stderr()).not.toMatch(/scoring on worker threads/);
+        }
+        if (workers === '1') expect(run.stderr()).not.toMatch(/scoring on worker threads/);
         runs.push(await scoresOf(out));
       }
-      const [one, two] = runs as [Map<string, OutputRecord>, Map<string, OutputRecord>];
+      const [one, ...others] = runs as [Map<string, OutputRecord>, ...Map<string, OutputRecord>[]];
       expect(one.size).toBe(RECORDS);
-      expect(two.size).toBe(RECORDS);
       expect([...one.values()].some((o) => o.anomaly)).toBe(true);
-      expect(differences(one, two)).toEqual([]);
+      for (const other of others) {
+        expect(other.size).toBe(RECORDS);
+        expect(differences(one, other)).toEqual([]);
+      }
       if (input === 'w-unkeyed') unkeyedReference = one;
     }, 240_000);
   }
