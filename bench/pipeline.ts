@@ -214,12 +214,14 @@ export async function benchPipeline(options: PipelineBenchOptions = {}): Promise
     const recordsPerSecond = records / median(pipelineSeconds);
     const kernelRecordsPerSecond = records / median(kernelSeconds);
     const kernelColdRecordsPerSecond = records / median(kernelColdSeconds);
-    const { benchKeyedWorkers, benchRun } = await import('./pipeline-rows.js');
+    const { benchKeyedWorkers, benchRun, benchRunWorkers } = await import('./pipeline-rows.js');
     const keyed = await benchKeyedWorkers({ records: Math.min(records, 60_000), runs: Math.max(1, Math.min(runs, 2)) });
     const run = await benchRun({ records: Math.min(records, 20_000) });
+    const runWorkers = await benchRunWorkers({ records: Math.min(records, 10_000), runs: Math.max(1, Math.min(runs, 2)) });
     return {
       ...keyed,
       ...run,
+      ...runWorkers,
       name: 'pipeline: detect NDJSON -> NDJSON, 50 trees, 1-D, wasm',
       recordsPerSecond,
       kernelRecordsPerSecond,
