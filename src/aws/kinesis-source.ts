@@ -733,3 +733,19 @@ function specFromCheckpoint(cp: ShardCheckpoint): IteratorSpec {
       return { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: cp.sequenceNumber };
   }
 }
+
+/**
+ * Open shards of a stream (no ending sequence number), by one ListShards listing; throws on a
+ * failed call. For sizing before reading (run's default --workers), not for reading.
+ */
+export async function countOpenShards(client: KinesisClient, stream: { streamName?: string | undefined; streamArn?: string | undefined }): Promise<number> {
+  let open = 0;
+  let nextToken: string | undefined;
+  const ref = stream.streamArn !== undefined ? { StreamARN: stream.streamArn } : { StreamName: stream.streamName };
+  do {
+    const res = await client.send(new ListShardsCommand(nextToken !== undefined ? { NextToken: nextToken } : ref));
+    for (const s of res.Shards ?? []) if (s.SequenceNumberRange?.EndingSequenceNumber === undefined) open++;
+    nextToken = res.NextToken !== '' ? res.NextToken : undefined;
+  } while (nextToken !== undefined);
+  return open;
+}

@@ -38,7 +38,7 @@ import {
   describeAwsConfig,
   type AwsConfig,
 } from '../aws/clients.js';
-import { KinesisSource, type KinesisSourceStats, type ShardBatch } from '../aws/kinesis-source.js';
+import { KinesisSource, countOpenShards, type KinesisSourceStats, type ShardBatch } from '../aws/kinesis-source.js';
 import { KinesisSink, type KinesisSinkStats } from '../aws/kinesis-sink.js';
 import { SnsNotifier, type SnsNotifierStats } from '../aws/sns-notifier.js';
 import { classifyError, errorMessage } from '../aws/retry.js';
@@ -62,7 +62,7 @@ import type { PipelineObserver, PipelineStats, ScoredBatch, Sink } from '../pipe
 import { safeObserver, shapeOf } from '../pipeline/observers.js';
 import { decodeScopedModels, encodeScopedModels, encodeScopedParts, estimateModelBytes, modelFingerprint } from '../pipeline/models.js';
 import { ModelWorkerPool } from '../detect/model-workers.js';
-import { countOpenShards, defaultWorkers, machineCores } from './worker-count.js';
+import { defaultWorkers, machineCores } from './worker-count.js';
 import { snapshotDetector } from '../detect/detector-snapshot.js';
 import { ModelScopeError, ScopedModels } from '../pipeline/scoped-models.js';
 import { DeadLetterFileSink, DeadLetterStreamSink, KinesisOutputSink, NotificationSink, StreamOutputSink } from '../pipeline/sinks.js';

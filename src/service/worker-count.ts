@@ -11,9 +11,7 @@
  * stays identical and a restart picks up the new shard count.
  */
 import { availableParallelism } from 'node:os';
-import { ListShardsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { ModelScope } from '../detect/settings.js';
-import type { StreamRef } from './settings.js';
 
 /** More threads than this rarely pay: the main thread's reading and formatting becomes the limit. */
 export const MAX_DEFAULT_WORKERS = 8;
@@ -37,17 +35,4 @@ export function defaultWorkers(input: DefaultWorkersInput): number {
 /** The machine's cores, as Node reports them. */
 export function machineCores(): number {
   return availableParallelism();
-}
-
-/** Shards of the stream without an ending sequence number (open), by ListShards; throws on a failed call. */
-export async function countOpenShards(client: KinesisClient, stream: StreamRef): Promise<number> {
-  let open = 0;
-  let nextToken: string | undefined;
-  const ref = stream.streamArn !== undefined ? { StreamARN: stream.streamArn } : { StreamName: stream.streamName };
-  do {
-    const res = await client.send(new ListShardsCommand(nextToken !== undefined ? { NextToken: nextToken } : ref));
-    for (const s of res.Shards ?? []) if (s.SequenceNumberRange?.EndingSequenceNumber === undefined) open++;
-    nextToken = res.NextToken !== '' ? res.NextToken : undefined;
-  } while (nextToken !== undefined);
-  return open;
 }
