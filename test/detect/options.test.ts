@@ -3,6 +3,17 @@ import { DETECTION_OPTIONS, readDetectionSettings, spellOption } from '../../src
 import { OptionError } from '../../src/util/option-error.js';
 import { loadServiceConfig } from '../../src/service/run-config.js';
 import { parseDetectArgs } from '../../src/cli/detect-command.js';
+import { runEvalCommand } from '../../src/cli/eval-command.js';
+import { runDemoCommand } from '../../src/cli/demo-command.js';
+import { Readable, Writable } from 'node:stream';
+
+/** What a command prints on stderr for argv (its usage error). */
+async function commandError(run: typeof runEvalCommand, argv: string[]): Promise<string> {
+  let err = '';
+  const sink = (write: (s: string) => void): Writable => new Writable({ write: (c: Buffer, _e, cb) => (write(c.toString()), cb()) });
+  await run(argv, { stdin: Readable.from([]), stdout: sink(() => undefined), stderr: sink((s) => (err += s)) });
+  return err;
+}
 
 /** The UsageError message `run` gives for these flags, environment and config file. */
 async function runError(argv: string[], env: Record<string, string> = {}, file?: unknown): Promise<string> {
@@ -56,5 +67,25 @@ describe('the detection option table', () => {
       expect(detectMessage).not.toBe('');
       expect(await runError([`--${flag}`, value])).toBe(detectMessage);
     }
+  });
+
+  it("eval and demo reject detection values with detect's messages, in their own spelling of the option", async () => {
+    const detectMessage = (argv: string[]): string => {
+      try {
+        parseDetectArgs(argv);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    };
+    for (const [flag, value] of [['trees', '0'], ['sample-size', '5'], ['shingle', '31'], ['engine', 'gpu'], ['time-decay', '-1'], ['seed', '1.5'], ['seed', '9223372036854775808']] as const) {
+      const expected = detectMessage([`--${flag}=${value}`]);
+      expect(expected).not.toBe('');
+      expect(await commandError(runEvalCommand, ['--data', 'no-such-dir', `--${flag}=${value}`])).toBe(`rcf-stream eval: ${expected} (see rcf-stream eval --help)\n`);
+      const demoFlag = flag === 'seed' ? 'forest-seed' : flag;
+      expect(await commandError(runDemoCommand, [`--${demoFlag}=${value}`])).toBe(`rcf-stream demo: ${expected.replace('--seed', '--forest-seed')} (see rcf-stream demo --help)\n`);
+    }
+    expect(await commandError(runDemoCommand, ['--threshold', 'high'])).toBe(`rcf-stream demo: ${detectMessage(['--threshold', 'high'])} (see rcf-stream demo --help)\n`);
+    expect(await commandError(runEvalCommand, ['--data', 'x', '--fields', 'a,a'])).toBe(`rcf-stream eval: ${detectMessage(['--fields', 'a,a'])} (see rcf-stream eval --help)\n`);
   });
 });
