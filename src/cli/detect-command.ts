@@ -45,11 +45,11 @@ import {
   readCommandSettings,
 } from './args.js';
 import { OutputSink } from '../io/output.js';
-import { BatchProcessor } from '../pipeline/batch-processor.js';
+import { BatchProcessor, CHUNK_RECORDS } from '../pipeline/batch-processor.js';
 import type { ScoredBatch, Sink } from '../pipeline/contracts.js';
 import { LINE_PARTITION, LineSource } from '../pipeline/line-source.js';
 import { ScopedModels } from '../pipeline/scoped-models.js';
-import { DeadLetterFileSink, SinkError, StreamOutputSink } from '../pipeline/sinks.js';
+import { DeadLetterFileSink, StreamOutputSink } from '../pipeline/sinks.js';
 import { TextNotificationSink } from '../pipeline/text-notification-sink.js';
 import { writeFileAtomicSync } from '../pipeline/atomic-write.js';
 import { ProgressBar } from './progress.js';
@@ -305,7 +305,7 @@ export interface DetectResult {
 }
 
 /** What stopped the run early, and how it is reported. */
-type Failure = { kind: 'usage' | 'scoring' | 'output' | 'dead letters'; error: Error };
+type Failure = { kind: 'usage' | 'scoring' | 'output' | 'dead letters' | 'state'; error: Error };
 
 /**
  * The bad-record lines on stderr: the first BAD_LINES_SHOWN set aside while reading and
@@ -453,7 +453,9 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     return fail((error as Error).message, error instanceof RunError ? EXIT_FAILURE : EXIT_USAGE);
   }
 
-  const source = new LineSource(input.source, { maxLineBytes: config.maxLineBytes, header: config.format === 'csv' });
+  // At most one detector call per batch: batches on workers are scored concurrently by several
+  // processors, so each must reach the models in one call, in the order it was handed over.
+  const source = new LineSource(input.source, { maxLineBytes: config.maxLineBytes, header: config.format === 'csv', batchRecords: CHUNK_RECORDS });
   const started = performance.now();
   const showProgress = (): void => {
     if (!progress.enabled) return;
@@ -505,6 +507,8 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   let deliveryTail: Promise<void> = Promise.resolve();
   let sinceSave = 0;
   const deliver = (scoring: Promise<ScoredBatch>): Promise<void> => {
+    // Not awaited below once an earlier batch failed: its rejection is then no one's.
+    scoring.catch(() => undefined);
     deliveryTail = deliveryTail.then(async () => {
       if (failure !== undefined) return;
       let scored: ScoredBatch;
@@ -518,7 +522,7 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
       try {
         for (sink of sinks) await sink.deliver(scored);
       } catch (error) {
-        failure ??= { kind: failedSink(sink), error: error instanceof SinkError && sink === output ? out!.error ?? (error as Error) : (error as Error) };
+        failure ??= { kind: failedSink(sink), error: error as Error };
         return;
       }
       sinceSave += scored.scored;
@@ -555,7 +559,11 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
         await pending.shift();
         if (config.stateEvery !== undefined && sinceSave >= config.stateEvery && failure === undefined) {
           sinceSave = 0;
-          saveModels(config.state, config, models);
+          try {
+            saveModels(config.state, config, models);
+          } catch (error) {
+            failure = { kind: 'state', error: error as Error };
+          }
         }
       }
       // A processor takes its next batch once its last one was delivered.
@@ -581,6 +589,7 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   };
   if (failure?.kind === 'usage') report(failure.error.message, EXIT_USAGE);
   else if (failure?.kind === 'scoring') report(`scoring failed: ${failure.error.message}`, EXIT_FAILURE);
+  else if (failure?.kind === 'state') report(`cannot save the models to ${JSON.stringify(config.state)}: ${failure.error.message}`, EXIT_FAILURE);
   else if (readError !== undefined && !interrupted) {
     const where = config.input === undefined || config.input === '-' ? 'stdin' : JSON.stringify(config.input);
     report(`error reading ${where}: ${readError.message}`, EXIT_FAILURE);
@@ -610,7 +619,7 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   stats.interrupted = interrupted;
   if (interrupted && exitCode === EXIT_OK) exitCode = EXIT_INTERRUPTED;
   // The models have learnt every record that was read (also after Ctrl-C); not after a scoring failure.
-  if (config.state !== undefined && failure?.kind !== 'scoring') {
+  if (config.state !== undefined && failure?.kind !== 'scoring' && failure?.kind !== 'state') {
     try {
       saveModels(config.state, config, models);
     } catch (error) {
