@@ -173,8 +173,8 @@ export async function benchPipeline(options: PipelineBenchOptions = {}): Promise
     const cpuWorker: number[] = [];
     let anomalies = 0;
     let detectorThread: 'worker' | 'inline' = 'inline';
-    const { WorkerDetectorHost } = await import('../src/detect/detector-host.js');
-    detectorThread = WorkerDetectorHost.available ? 'worker' : 'inline';
+    const { ModelWorkerPool } = await import('../src/detect/model-workers.js');
+    detectorThread = ModelWorkerPool.available ? 'worker' : 'inline';
 
     // Alternating the measurements spreads any change in machine load over all of them.
     for (let run = 0; run < runs; run++) {

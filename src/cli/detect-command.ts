@@ -1,48 +1,35 @@
 /**
- * `rcf-stream detect`: NDJSON or CSV records in, one NDJSON result per record out.
+ * `rcf-stream detect`: NDJSON or CSV records in, one NDJSON result per record out. Thin
+ * wiring over the pipeline (src/pipeline):
  *
- *   source (file | stdin) -> line reader -> record parser -> detector -> sinks
- *                                 |              |                       (output, notifications,
- *                                 +--- bad lines and records ---> stderr    progress, summary)
- *                                                                 + dead-letter file
+ *   LineSource (file | stdin) -> BatchProcessor (parse, score, format; models on this
+ *        thread or on worker threads) -> sinks: bad-record report (stderr) and dead-letter
+ *        file, output (stdout | file), notifications, stats and progress
+ *        -> commit: the models saved to --state (every --state-every records, and at the end)
  *
- * Records are scored in batches of up to BATCH_RECORDS: a batch is flushed when full, and
- * also as soon as the input pauses (a setImmediate callback only runs once the line reader
- * waits for more bytes), so a slow live stream is not held back waiting for a full batch.
+ * Batches come from the source when full and as soon as the input pauses, so a slow live
+ * stream is not held back; they are delivered to the sinks in input order.
  */
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { constants as fsConstants } from 'node:fs';
+import { once } from 'node:events';
 import { access, open, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
-import { resolveOptions, LIMITS, type ForestOptions } from '../forest/options.js';
+import type { ForestOptions } from '../forest/options.js';
 import { DeadLetterWriter } from '../io/dead-letter.js';
-import { LineReader, DEFAULT_MAX_LINE_BYTES } from '../io/line-reader.js';
-import {
-  createRecordParser,
-  validateFieldMapping,
-  MAX_FIELDS,
-  type FieldMapping,
-  type InputFormat,
-  type RecordParser,
-} from '../io/record-parser.js';
-import { DetectionBatch, DEFAULT_MAX_KEYS, type RecordDetector } from '../detect/detector.js';
-import { createRecordDetector, InlineDetectorHost, PartitionedDetectorHost, WorkerDetectorHost, type BatchResults, type DetectorHost, type DetectorSpec } from '../detect/detector-host.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../io/line-reader.js';
+import { createRecordParser, type FieldMapping, type InputFormat, type RecordParser } from '../io/record-parser.js';
+import type { RecordDetector } from '../detect/detector.js';
+import type { DetectorSpec } from '../detect/detector-host.js';
+import { ModelWorkerPool } from '../detect/model-workers.js';
 import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../pipeline/models.js';
-import { explain } from '../detect/explanation.js';
-import { parseTimestamp } from '../detect/timestamp.js';
 import type { DetectionSettings } from '../detect/settings.js';
 import { DetectionOptionSet, flagOf, readDetectionSettings } from '../detect/options.js';
 import { formatHelpSections } from '../util/help-text.js';
 import { OptionError, describeOptionError } from '../util/option-error.js';
-import {
-  describeStrategy,
-  graderFactory,
-  isAdaptive,
-  parseThresholdStrategy,
-  type ThresholdStrategy,
-} from '../detect/strategy.js';
+import { describeStrategy, graderFactory, type ThresholdStrategy } from '../detect/strategy.js';
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -52,25 +39,26 @@ import {
   choiceOption,
   formatCount,
   integerOption,
-  listOption,
-  numberOption,
   parseCommandArgs,
   processIo,
   stringOption,
   type CliIo,
   readCommandSettings,
 } from './args.js';
-import { ByteTextBuilder, OutputSink, formatNotification } from '../io/output.js';
-import { FormatError, RecordFormatter, guardFormat } from '../pipeline/formatter.js';
+import { OutputSink } from '../io/output.js';
+import { BatchProcessor, CHUNK_RECORDS } from '../pipeline/batch-processor.js';
+import type { ScoredBatch, Sink } from '../pipeline/contracts.js';
+import { LINE_PARTITION, LineSource } from '../pipeline/line-source.js';
+import { ScopedModels } from '../pipeline/scoped-models.js';
+import { DeadLetterFileSink, StreamOutputSink } from '../pipeline/sinks.js';
+import { TextNotificationSink } from '../pipeline/text-notification-sink.js';
 import { writeFileAtomicSync } from '../pipeline/atomic-write.js';
 import { ProgressBar } from './progress.js';
 import { DetectPlotCollector } from '../report/detect-plot.js';
 import { RcfStreamError } from '../util/errors.js';
 
-/** Records scored per detector call: large enough to amortise calls, small enough for latency and memory. */
-const BATCH_RECORDS = 2048;
-/** Batches being scored while the next one fills. */
-const MAX_IN_FLIGHT = 2;
+/** Batches being scored on worker threads at once (one processor each), while the next is read. */
+const MAX_IN_FLIGHT = 3;
 /** Read size: fewer, larger chunks cost less per line. */
 const READ_CHUNK_BYTES = 256 * 1024;
 
@@ -294,31 +282,103 @@ export interface DetectResult {
   stats: DetectStats;
 }
 
-/** A batch being filled, scored or written, with what its output lines need besides the values. */
-interface Slot {
-  batch: DetectionBatch;
-  /** The input line (NDJSON only: results are spliced into it). */
-  texts: (string | undefined)[];
-  sources: Record<string, unknown>[];
-  times: unknown[];
-  lineNumbers: Float64Array;
+/** What stopped the run early, and how it is reported. */
+type Failure = { kind: 'usage' | 'scoring' | 'output' | 'dead letters' | 'state'; error: Error };
+
+/**
+ * The bad-record lines on stderr: the first BAD_LINES_SHOWN set aside while reading and
+ * parsing, then a hint; records whose output could not be made are always shown.
+ */
+class BadRecordReport implements Sink {
+  readonly name = 'bad-record report';
+  shown = 0;
+  constructor(
+    readonly stderr: NodeJS.WritableStream,
+    readonly progress: ProgressBar,
+    readonly deadLetterFile: boolean,
+  ) {}
+
+  async deliver(batch: ScoredBatch): Promise<void> {
+    for (const { letter, scored } of batch.deadLetters) {
+      const n = ++this.shown;
+      if (scored === undefined && n > BAD_LINES_SHOWN) continue;
+      this.progress.clear();
+      this.stderr.write(`rcf-stream detect: line ${letter.line}: ${letter.reason}\n`);
+      if (scored === undefined && n === BAD_LINES_SHOWN) {
+        this.stderr.write(`rcf-stream detect: further bad lines are counted, not shown${this.deadLetterFile ? ' (all are in the --dead-letter file)' : ' (--dead-letter FILE keeps them all)'}\n`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
 }
 
-function newSlot(dimensions: number, attributionLength: number): Slot {
-  return {
-    batch: new DetectionBatch(BATCH_RECORDS, dimensions, attributionLength),
-    texts: new Array<string | undefined>(BATCH_RECORDS),
-    sources: new Array<Record<string, unknown>>(BATCH_RECORDS),
-    times: new Array<unknown>(BATCH_RECORDS),
-    lineNumbers: new Float64Array(BATCH_RECORDS),
-  };
+/** Sums up delivered batches for the summary, the stats and the progress line. */
+class DetectTally implements Sink {
+  readonly name = 'stats';
+  readonly badByKind = new Map<string, number>();
+  constructor(
+    readonly stats: DetectStats,
+    readonly after: () => void,
+  ) {}
+
+  async deliver(batch: ScoredBatch): Promise<void> {
+    const s = this.stats;
+    // Records scored but set aside when their output was made count as bad, not as scored.
+    let unwritten = 0;
+    let unwrittenAnomalies = 0;
+    for (const { letter, scored } of batch.deadLetters) {
+      const kind = letter.kind ?? letter.reason;
+      this.badByKind.set(kind, (this.badByKind.get(kind) ?? 0) + 1);
+      if (scored !== undefined) {
+        unwritten++;
+        if (scored.anomaly) unwrittenAnomalies++;
+      }
+    }
+    s.records += batch.scored - unwritten;
+    s.anomalies += batch.anomalies - unwrittenAnomalies;
+    s.badRecords += batch.deadLetters.length;
+    this.after();
+  }
+
+  async close(): Promise<void> {}
 }
 
-/** Runs the pipeline. Errors are reported on io.stderr; the exit code says how it ended. */
+/** The models: resumed from --state (on this thread), on worker threads, or on this thread. */
+async function openModels(config: DetectConfig, spec: DetectorSpec): Promise<ScopedModels> {
+  if (config.state !== undefined) {
+    const resumed = await resumeModels(config);
+    const models = new ScopedModels('shard', spec, resumed !== undefined ? new Map([[LINE_PARTITION, resumed]]) : undefined);
+    await models.prepare(LINE_PARTITION);
+    return models;
+  }
+  if (config.worker && ModelWorkerPool.available) {
+    // Keyed models over several workers: each key on one worker (same results as one thread).
+    const pool = await ModelWorkerPool.start(spec, config.workers ?? 1, spec.keyed ? 'keys' : 'names');
+    return new ScopedModels('shard', spec, undefined, pool);
+  }
+  const models = new ScopedModels('shard', spec);
+  await models.prepare(LINE_PARTITION);
+  return models;
+}
+
+/** The CSV parser of the header line; UsageError when the header does not fit the options. */
+function csvParser(config: DetectConfig, header: { text: string; line: number }): RecordParser {
+  try {
+    return createRecordParser('csv', config.mapping, header.text);
+  } catch (error) {
+    if (error instanceof OptionError) throw new UsageError(`CSV header (line ${header.line}): ${flagOf(error.option)}: ${error.detail}`);
+    throw new UsageError(`CSV header (line ${header.line}): ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Runs the pipeline: LineSource -> BatchProcessor -> sinks -> commit (--state). Errors are
+ * reported on io.stderr; the exit code says how it ended.
+ */
 export async function runDetect(config: DetectConfig, io: CliIo = processIo()): Promise<DetectResult> {
   const stderr = io.stderr;
   const progress = new ProgressBar(stderr, stderr.isTTY === true && !config.quiet);
-  const badByKind = new Map<string, number>();
   const stats: DetectStats = {
     records: 0,
     anomalies: 0,
@@ -343,9 +403,9 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
 
   const keyed = config.mapping.keyField !== undefined;
   let input: Awaited<ReturnType<typeof openInput>>;
-  let sink: OutputSink | undefined;
-  let deadLetters: DeadLetterWriter | undefined;
-  let host: DetectorHost;
+  let out: OutputSink | undefined;
+  let deadLetters: DeadLetterFileSink | undefined;
+  let models: ScopedModels;
   try {
     input = await openInput(config.input, io);
   } catch (error) {
@@ -354,278 +414,171 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
   try {
     if (await sameFile(config.input, config.output)) throw new UsageError('--output names the input file, which would destroy it');
     try {
-      sink = await OutputSink.open(config.output, io.stdout);
+      out = await OutputSink.open(config.output, io.stdout);
     } catch (error) {
       throw new RunError(`cannot write ${JSON.stringify(config.output)}: ${describeFsError(error)}`);
     }
-    if (config.deadLetter !== undefined) {
-      try {
-        deadLetters = await DeadLetterWriter.open(config.deadLetter);
-      } catch (error) {
-        throw new RunError(`cannot write dead letters to ${JSON.stringify(config.deadLetter)}: ${describeFsError(error)}`);
-      }
-    }
+    if (config.deadLetter !== undefined) deadLetters = await openDeadLetters(config.deadLetter);
     // Found now rather than after the whole input was scored.
     if (config.state !== undefined) await checkWritable(config.state, 'the state file (--state)');
     if (config.statsJson !== undefined && config.statsJson !== '-') await checkWritable(config.statsJson, 'the stats file (--stats-json)');
     if (config.plot !== undefined) await checkWritable(config.plot, 'the chart (--plot)');
-    const spec = { forest: config.forest, threshold: config.threshold, attribution: config.explain, keyed, maxKeys: config.maxKeys };
-    if (config.state !== undefined) host = new InlineDetectorHost(await resumeModels(config, spec));
-    else if (config.worker && WorkerDetectorHost.available) {
-      host = keyed && (config.workers ?? 1) > 1 ? await PartitionedDetectorHost.start(spec, config.workers!) : await WorkerDetectorHost.start(spec);
-    } else host = await InlineDetectorHost.start(spec);
+    models = await openModels(config, { forest: config.forest, threshold: config.threshold, attribution: config.explain, keyed, maxKeys: config.maxKeys });
   } catch (error) {
     input.source.destroy();
-    await sink?.finish();
+    await out?.finish();
     await deadLetters?.close().catch(() => undefined);
     return fail((error as Error).message, error instanceof RunError ? EXIT_FAILURE : EXIT_USAGE);
   }
 
-  const b = config.mapping.fields.length;
-  const k = config.forest.shingleSize ?? 1;
-  const attributionLength = config.explain ? b * k : 0;
-  const formatter = new RecordFormatter(config);
-  const reportUnformattable = (slot: Slot, i: number, error: FormatError): void => {
-    stats.badRecords++;
-    badByKind.set(error.kind, (badByKind.get(error.kind) ?? 0) + 1);
-    const line = slot.lineNumbers[i]!;
-    progress.clear();
-    stderr.write(`rcf-stream detect: line ${line}: ${error.message}\n`);
-    deadLetters?.write({ line, reason: error.message, kind: error.kind, input: slot.texts[i] ?? guardFormat('input', () => JSON.stringify(slot.sources[i])) });
-  };
-  // Notifications to stdout share the sink when results go there too, keeping their order.
-  const toStdout = config.output === undefined || config.output === '-';
-  const notifySink = config.notify !== 'stdout' ? undefined : toStdout ? sink : new OutputSink(io.stdout, false);
-  const timeField = config.mapping.timeField;
-  const ndjson = config.format === 'ndjson';
-  const reader = new LineReader(input.source, { maxLineBytes: config.maxLineBytes });
+  // At most one detector call per batch: batches on workers are scored concurrently by several
+  // processors, so each must reach the models in one call, in the order it was handed over.
+  const source = new LineSource(input.source, { maxLineBytes: config.maxLineBytes, header: config.format === 'csv', batchRecords: CHUNK_RECORDS });
   const started = performance.now();
-  let failure: Error | undefined;
-  let warnedEviction = false;
-
   const showProgress = (): void => {
     if (!progress.enabled) return;
-    progress.update({
-      bytes: reader.bytesRead,
-      totalBytes: input.totalBytes,
-      records: stats.records,
-      anomalies: stats.anomalies,
-      seconds: (performance.now() - started) / 1000,
-    });
+    progress.update({ bytes: source.bytesRead, totalBytes: input.totalBytes, records: stats.records, anomalies: stats.anomalies, seconds: (performance.now() - started) / 1000 });
   };
 
-  // Output lines are assembled as bytes (see ByteTextBuilder), one buffer per batch.
-  const out = new ByteTextBuilder();
-  /** Writes a scored batch's output lines and notifications. */
-  const plot = config.plot === undefined ? undefined : new DetectPlotCollector({ fields: config.mapping.fields, keyed, title: `rcf-stream detect ${config.input ?? 'stdin'}` });
-  const emit = (slot: Slot, results: BatchResults): void => {
-    plot?.add(slot.batch, results);
-    const n = slot.batch.count;
-    const values = slot.batch.values;
-    let notes = '';
-    let unformattable = 0;
-    for (let i = 0; i < n; i++) {
-      const anomaly = results.anomaly[i] === 1;
-      // One record that cannot be written (nested too deeply, ...) is a dead letter, not the end of the run.
-      let note: string | undefined;
-      try {
-        if (anomaly && config.notify !== undefined) {
-          const time = timeField === undefined ? slot.lineNumbers[i] : slot.times[i];
-          note = guardFormat('notification', () => formatNotification(time, values, i * b, b, results.score[i]!));
-        }
-        if (!config.onlyAnomalies || anomaly) formatter.appendLine(out, slot.texts[i], slot.sources[i]!, results, i);
-      } catch (error) {
-        if (!(error instanceof FormatError)) throw error;
-        unformattable++;
-        try {
-          reportUnformattable(slot, i, error);
-        } catch {
-          // The input itself cannot be shown either: reported without it.
-          deadLetters?.write({ line: slot.lineNumbers[i]!, reason: error.message, kind: error.kind });
-        }
-        continue;
-      }
-      if (anomaly) stats.anomalies++;
-      if (note !== undefined) notes += `${note}\n`;
-    }
-    stats.records += n - unformattable;
-    sink!.write(out.take());
-    if (notes.length > 0) {
-      if (notifySink !== undefined) notifySink.write(notes);
-      else {
-        progress.clear();
-        stderr.write(notes);
-      }
-    }
-    if (host.evictions > 0 && !warnedEviction) {
+  // --- the sinks, in delivery order: bad-record report and dead letters, output, notifications, stats
+  let warnedEviction = false;
+  const tally = new DetectTally(stats, () => {
+    if (models.evictions > 0 && !warnedEviction) {
       warnedEviction = true;
       progress.clear();
       stderr.write(`rcf-stream detect: more than ${formatCount(config.maxKeys)} keys; dropping least recently used models (see --max-keys)\n`);
     }
     showProgress();
-  };
+  });
+  const output = new StreamOutputSink(out);
+  // Notifications to stdout share the output's stream when results go there too, keeping their order.
+  const toStdout = config.output === undefined || config.output === '-';
+  const notifyOut = config.notify === undefined ? undefined : config.notify === 'stderr' ? new OutputSink(stderr, false) : toStdout ? out : new OutputSink(io.stdout, false);
+  const notifications = notifyOut && new TextNotificationSink(notifyOut, () => progress.clear());
+  const sinks: Sink[] = [new BadRecordReport(stderr, progress, deadLetters !== undefined), ...(deadLetters ? [deadLetters] : []), output, ...(notifications ? [notifications] : []), tally];
+  const failedSink = (sink: Sink | undefined): Failure['kind'] => (sink === deadLetters ? 'dead letters' : 'output');
 
-  // Up to MAX_IN_FLIGHT batches are being scored while the next one fills.
-  const free: Slot[] = [];
-  for (let i = 0; i <= MAX_IN_FLIGHT; i++) free.push(newSlot(b, attributionLength));
-  const inFlight: { done: Promise<void>; settled: boolean }[] = [];
-  let current: Slot | undefined = free.pop();
+  // --- the record stage: one processor on this thread, or a few in turn with the models on workers
+  const plot = config.plot === undefined ? undefined : new DetectPlotCollector({ fields: config.mapping.fields, keyed, title: `rcf-stream detect ${config.input ?? 'stdin'}` });
+  const remote = models.pool !== undefined;
+  const newProcessors = (parser?: RecordParser): BatchProcessor[] =>
+    Array.from(
+      { length: remote ? MAX_IN_FLIGHT : 1 },
+      () =>
+        new BatchProcessor({
+          settings: config,
+          models,
+          emit: config.onlyAnomalies ? 'anomalies' : 'all',
+          notifications: config.notify !== undefined ? {} : undefined,
+          observer: plot && { batchScored: (e) => plot.add(e.batch, e.batch) },
+          parser,
+          output: 'lines',
+        }),
+    );
+  // A CSV input's processors are made again with its header's parser; lines before the header are all unreadable ones.
+  let processors = newProcessors();
+  let turn = 0;
 
-  // With --state the host is inline: a submitted batch is already learnt when submit returns.
+  let failure: Failure | undefined;
+  /** Batches scored or being scored, not yet delivered, in order. */
+  const pending: Promise<void>[] = [];
+  let deliveryTail: Promise<void> = Promise.resolve();
   let sinceSave = 0;
-  const dispatch = (): void => {
-    const slot = current;
-    if (slot === undefined || slot.batch.count === 0 || failure !== undefined) return;
-    sinceSave += slot.batch.count;
-    const entry = { done: Promise.resolve(), settled: false };
-    entry.done = host
-      .submit(slot.batch)
-      .then(
-        (results) => emit(slot, results),
-        (error: unknown) => {
-          failure ??= error as Error;
-        },
-      )
-      .catch((error: unknown) => {
-        failure ??= error as Error;
-      })
-      .finally(() => {
-        slot.batch.count = 0;
-        free.push(slot);
-        entry.settled = true;
-      });
-    while (inFlight.length > 0 && inFlight[0]!.settled) inFlight.shift();
-    inFlight.push(entry);
-    current = free.pop();
-    if (config.state !== undefined && config.stateEvery !== undefined && sinceSave >= config.stateEvery && failure === undefined) {
-      sinceSave = 0;
-      saveModels(config.state, config, host as InlineDetectorHost);
-    }
-  };
-
-  /** Waits until a slot is free to fill. */
-  const acquire = async (): Promise<Slot> => {
-    while (free.length === 0) await inFlight.shift()!.done;
-    return free.pop()!;
-  };
-
-  let idleFlushPending = false;
-  let idleFlush: NodeJS.Immediate | undefined;
-  const scheduleIdleFlush = (): void => {
-    if (idleFlushPending) return;
-    idleFlushPending = true;
-    idleFlush = setImmediate(() => {
-      idleFlushPending = false;
-      dispatch();
+  const deliver = (scoring: Promise<ScoredBatch>): Promise<void> => {
+    // Not awaited below once an earlier batch failed: its rejection is then no one's.
+    scoring.catch(() => undefined);
+    deliveryTail = deliveryTail.then(async () => {
+      if (failure !== undefined) return;
+      let scored: ScoredBatch;
+      try {
+        scored = await scoring;
+      } catch (error) {
+        failure ??= { kind: 'scoring', error: error as Error };
+        return;
+      }
+      let sink: Sink | undefined;
+      try {
+        for (sink of sinks) await sink.deliver(scored);
+      } catch (error) {
+        failure ??= { kind: failedSink(sink), error: error as Error };
+        return;
+      }
+      sinceSave += scored.scored;
     });
+    return deliveryTail;
   };
 
-  const reportBad = async (line: number, reason: string, kind: string, raw: string | Uint8Array | undefined): Promise<void> => {
-    stats.badRecords++;
-    badByKind.set(kind, (badByKind.get(kind) ?? 0) + 1);
-    if (stats.badRecords <= BAD_LINES_SHOWN) {
-      progress.clear();
-      stderr.write(`rcf-stream detect: line ${line}: ${reason}\n`);
-      if (stats.badRecords === BAD_LINES_SHOWN) stderr.write(`rcf-stream detect: further bad lines are counted, not shown${config.deadLetter !== undefined ? ' (all are in the --dead-letter file)' : ' (--dead-letter FILE keeps them all)'}\n`);
-    }
-    if (deadLetters !== undefined && !deadLetters.write({ line, reason, kind, input: raw })) await deadLetters.drain();
-  };
-
-  let parser: RecordParser | undefined = ndjson ? createRecordParser('ndjson', config.mapping) : undefined;
-  let exitCode = EXIT_OK;
   // Ctrl-C stops reading; what was read is still scored, written and summed up.
   let interrupted = false;
   const onSignal = (): void => {
     interrupted = true;
-    input.source.destroy();
+    void source.stop();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  // Lines come a chunk at a time, so the reader counts ahead of the line being handled: when
-  // the loop stops inside a batch, the last line handled is the last line reached.
-  let consuming = false;
-  let lastLine = 0;
+  let readError: Error | undefined;
   try {
-    reading: for await (const lines of reader.batches()) {
-      consuming = true;
-      for (const line of lines) {
-        lastLine = line.lineNumber;
-        if (line.error !== undefined) {
-          const reason = line.error === 'line too long' ? `line too long (${line.byteLength} bytes; the limit is ${config.maxLineBytes})` : line.error;
-          await reportBad(line.lineNumber, reason, line.error, line.raw);
-          continue;
+    for await (const batch of source.start()) {
+      if (batch.header !== undefined) processors = newProcessors(csvParser(config, batch.header));
+      if (batch.records.length === 0) continue;
+      const processor = processors[turn++ % processors.length]!;
+      let scoring: Promise<ScoredBatch>;
+      if (remote) scoring = processor.processRemote(LINE_PARTITION, batch.records);
+      else {
+        try {
+          scoring = Promise.resolve(processor.process(LINE_PARTITION, batch.records));
+        } catch (error) {
+          scoring = Promise.reject(error as Error);
         }
-        if (parser === undefined) {
-          try {
-            parser = createRecordParser('csv', config.mapping, line.text);
-          } catch (error) {
-            if (error instanceof OptionError) throw new UsageError(`CSV header (line ${line.lineNumber}): ${flagOf(error.option)}: ${error.detail}`);
-            throw new UsageError(`CSV header (line ${line.lineNumber}): ${(error as Error).message}`);
-          }
-          continue;
-        }
-        current ??= await acquire();
-        const slot = current;
-        const i = slot.batch.count;
-        const parsed = parser.parse(line.text, slot.batch.values, i * b);
-        if (!parsed.ok) {
-          await reportBad(line.lineNumber, parsed.reason, parsed.kind, line.text);
-          continue;
-        }
-        slot.texts[i] = ndjson ? line.text : undefined;
-        slot.sources[i] = parsed.source;
-        slot.times[i] = parsed.time;
-        slot.batch.time[i] = parseTimestamp(parsed.time);
-        slot.lineNumbers[i] = line.lineNumber;
-        if (keyed) slot.batch.keys[i] = parsed.key!;
-        slot.batch.count = i + 1;
-        if (i === 0) scheduleIdleFlush();
-        else if (i + 1 === BATCH_RECORDS) dispatch();
-        if (failure !== undefined) throw failure;
-        if (sink.stopped) break reading;
-        if (sink.needsDrain) await sink.drain();
       }
-      consuming = false;
+      pending.push(deliver(scoring));
+      // Commit: with --state (models on this thread) each batch is delivered before the models are saved.
+      if (config.state !== undefined) {
+        await pending.shift();
+        if (config.stateEvery !== undefined && sinceSave >= config.stateEvery && failure === undefined) {
+          sinceSave = 0;
+          try {
+            saveModels(config.state, config, models);
+          } catch (error) {
+            failure = { kind: 'state', error: error as Error };
+          }
+        }
+      }
+      // A processor takes its next batch once its last one was delivered.
+      while (pending.length >= processors.length + (remote ? 0 : 1)) await pending.shift();
+      if (failure !== undefined || output.stopped) break;
     }
-    dispatch();
-    for (const entry of inFlight.splice(0)) await entry.done;
-    if (failure !== undefined) throw failure;
   } catch (error) {
-    if (interrupted && error !== failure && !(error instanceof UsageError)) {
-      // Destroying the input ends the reader with an error; the records read so far still count.
-      dispatch();
-      for (const entry of inFlight.splice(0)) await entry.done;
-    }
-    progress.clear();
-    if (error instanceof UsageError) {
-      exitCode = EXIT_USAGE;
-      stderr.write(`rcf-stream detect: ${error.message}\n`);
-    } else if (error === failure) {
-      exitCode = EXIT_FAILURE;
-      stderr.write(`rcf-stream detect: scoring failed: ${(error as Error).message}\n`);
-    } else if (!interrupted) {
-      exitCode = EXIT_FAILURE;
-      const where = config.input === undefined || config.input === '-' ? 'stdin' : JSON.stringify(config.input);
-      stderr.write(`rcf-stream detect: error reading ${where}: ${(error as Error).message}\n`);
-    }
+    if (error instanceof UsageError) failure ??= { kind: 'usage', error };
+    else readError = error as Error;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (idleFlush !== undefined) clearImmediate(idleFlush);
+    // Let batches already handed over finish (or fail) before the models go away.
+    await deliveryTail;
     input.source.destroy();
-    // Let batches already handed over finish (or fail) before the host goes away.
-    await Promise.allSettled(inFlight.map((entry) => entry.done));
   }
 
-  await sink.finish();
-  if (notifySink !== undefined && notifySink !== sink) await notifySink.finish();
-  if (sink.error !== undefined && exitCode === EXIT_OK) {
-    exitCode = EXIT_FAILURE;
+  let exitCode = EXIT_OK;
+  const report = (message: string, code: number): void => {
     progress.clear();
-    stderr.write(`rcf-stream detect: cannot write output: ${sink.error.message}\n`);
+    if (exitCode === EXIT_OK) exitCode = code;
+    stderr.write(`rcf-stream detect: ${message}\n`);
+  };
+  if (failure?.kind === 'usage') report(failure.error.message, EXIT_USAGE);
+  else if (failure?.kind === 'scoring') report(`scoring failed: ${failure.error.message}`, EXIT_FAILURE);
+  else if (failure?.kind === 'state') report(`cannot save the models to ${JSON.stringify(config.state)}: ${failure.error.message}`, EXIT_FAILURE);
+  else if (readError !== undefined && !interrupted) {
+    const where = config.input === undefined || config.input === '-' ? 'stdin' : JSON.stringify(config.input);
+    report(`error reading ${where}: ${readError.message}`, EXIT_FAILURE);
   }
+
+  await out.finish();
+  if (notifyOut !== undefined && notifyOut !== out) await notifyOut.finish();
+  if (out.error !== undefined || failure?.kind === 'output') report(`cannot write output: ${(out.error ?? failure!.error).message}`, EXIT_FAILURE);
   if (deadLetters !== undefined) {
     try {
+      if (failure?.kind === 'dead letters') throw failure.error;
       await deadLetters.close();
     } catch (error) {
       if (exitCode === EXIT_OK) exitCode = EXIT_FAILURE;
@@ -635,24 +588,25 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
 
   stats.seconds = (performance.now() - started) / 1000;
   stats.recordsPerSecond = stats.seconds > 0 ? stats.records / stats.seconds : 0;
-  stats.lines = consuming ? lastLine : reader.lineNumber;
-  stats.bytesRead = reader.bytesRead;
-  stats.badRecordsByKind = Object.fromEntries(badByKind);
-  stats.models = host.size;
-  stats.evictions = host.evictions;
-  stats.outputClosed = sink.closed;
+  stats.lines = source.linesRead;
+  stats.bytesRead = source.bytesRead;
+  stats.badRecordsByKind = Object.fromEntries(tally.badByKind);
+  stats.models = models.size;
+  stats.evictions = models.evictions;
+  stats.outputClosed = out.closed;
   stats.interrupted = interrupted;
   if (interrupted && exitCode === EXIT_OK) exitCode = EXIT_INTERRUPTED;
   // The models have learnt every record that was read (also after Ctrl-C); not after a scoring failure.
-  if (config.state !== undefined && failure === undefined) {
+  if (config.state !== undefined && failure?.kind !== 'scoring' && failure?.kind !== 'state') {
     try {
-      saveModels(config.state, config, host as InlineDetectorHost);
+      saveModels(config.state, config, models);
     } catch (error) {
       if (exitCode === EXIT_OK || exitCode === EXIT_INTERRUPTED) exitCode = EXIT_FAILURE;
       stderr.write(`rcf-stream detect: cannot save the models to ${JSON.stringify(config.state)}: ${(error as Error).message}\n`);
     }
   }
-  await host.close();
+  await models.pool?.close();
+  models.dispose();
   if (plot !== undefined) {
     try {
       await plot.write(config.plot!);
@@ -682,6 +636,17 @@ export async function runDetect(config: DetectConfig, io: CliIo = processIo()): 
     }
   }
   return { exitCode, stats };
+}
+
+/** An appending dead-letter file; RunError when it cannot be opened. */
+async function openDeadLetters(path: string): Promise<DeadLetterFileSink> {
+  try {
+    const stream = createWriteStream(path, { flags: 'a' });
+    await Promise.race([once(stream, 'open'), once(stream, 'error').then(([e]) => Promise.reject(e as Error))]);
+    return new DeadLetterFileSink(new DeadLetterWriter(stream), stream);
+  } catch (error) {
+    throw new RunError(`cannot write dead letters to ${JSON.stringify(path)}: ${describeFsError(error)}`);
+  }
 }
 
 /** Bad lines printed one by one; beyond it they are counted (and dead-lettered). */
@@ -724,14 +689,14 @@ export async function runDetectCommand(argv: string[], io: CliIo = processIo()):
   return (await runDetect(config, io)).exitCode;
 }
 
-/** The models saved in config.state when that file exists, else new ones. */
-async function resumeModels(config: DetectConfig, spec: DetectorSpec): Promise<RecordDetector> {
+/** The models saved in config.state when that file exists; undefined when it does not. */
+async function resumeModels(config: DetectConfig): Promise<RecordDetector | undefined> {
   const path = config.state!;
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return createRecordDetector(spec);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new RunError(`cannot read the state file ${JSON.stringify(path)}: ${describeFsError(error)}`);
   }
   try {
@@ -742,7 +707,7 @@ async function resumeModels(config: DetectConfig, spec: DetectorSpec): Promise<R
   }
 }
 
-/** Writes every model to config.state atomically and durably (fsync'd temp file, rename). */
-function saveModels(path: string, config: DetectConfig, host: InlineDetectorHost): void {
-  writeFileAtomicSync(path, encodeModels(host.detector, modelFingerprint(config)));
+/** The commit: every model written to config.state atomically and durably (fsync'd temp file, rename). */
+function saveModels(path: string, config: DetectConfig, models: ScopedModels): void {
+  writeFileAtomicSync(path, encodeModels(models.detectorOf(LINE_PARTITION)!, modelFingerprint(config)));
 }

@@ -13,6 +13,12 @@
  *
  * Used by `run --workers N` (src/service/service.ts): a checkpoint drains the delivery queue
  * (scoring included), then asks every worker for its snapshots.
+ *
+ * Spread 'keys' (`detect --key-field --workers N`: one partition, many keys) instead splits each
+ * batch of a name by key: each key belongs to one worker (the same hash of the key), whose
+ * models of that name hold its keys, so each key's model sees its records in order and scores
+ * exactly as on one thread (as long as no model is evicted: each worker keeps up to maxKeys).
+ * Such models are not snapshot (one name's models are on every worker).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -102,13 +108,20 @@ class ModelWorker {
   }
 }
 
+/** How a pool places models: whole names on one worker each, or one name's keys over every worker. */
+export type ModelSpread = 'names' | 'keys';
+
 export class ModelWorkerPool {
   readonly #workers: ModelWorker[];
   readonly #keyed: boolean;
+  readonly #byKey: boolean;
+  /** Spread 'keys': the worker of each key seen lately (hashing every record's key costs more). */
+  readonly #keyWorker = new Map<string, number>();
 
-  private constructor(workers: ModelWorker[], spec: DetectorSpec) {
+  private constructor(workers: ModelWorker[], spec: DetectorSpec, spread: ModelSpread) {
     this.#workers = workers;
     this.#keyed = spec.keyed;
+    this.#byKey = spread === 'keys' && workers.length > 1;
   }
 
   /** Whether workers can be started (the compiled module exists). */
@@ -116,7 +129,8 @@ export class ModelWorkerPool {
     return workerFile() !== undefined;
   }
 
-  static async start(spec: DetectorSpec, workers: number): Promise<ModelWorkerPool> {
+  static async start(spec: DetectorSpec, workers: number, spread: ModelSpread = 'names'): Promise<ModelWorkerPool> {
+    if (spread === 'keys' && !spec.keyed) throw new ModelWorkerError('models spread by key need keyed models (one model cannot be split)');
     const file = workerFile();
     if (file === undefined) throw new ModelWorkerError('model workers need the compiled module (run from dist/)');
     if (!Number.isSafeInteger(workers) || workers < 1) throw new RangeError(`model workers: ${workers} is not a positive whole number`);
@@ -132,7 +146,7 @@ export class ModelWorkerPool {
       await Promise.all(started.map((w) => w.close()));
       throw error;
     }
-    return new ModelWorkerPool(started, spec);
+    return new ModelWorkerPool(started, spec, spread);
   }
 
   get workers(): number {
@@ -154,6 +168,7 @@ export class ModelWorkerPool {
 
   /** Scores `batch` with `name`'s models on its worker; the results are written into the batch. */
   async run(name: string, batch: DetectionBatch): Promise<void> {
+    if (this.#byKey) return this.#runByKey(name, batch);
     const n = batch.count;
     const values = batch.values.slice(0, n * batch.dimensions);
     const time = batch.time.slice(0, n);
@@ -168,8 +183,66 @@ export class ModelWorkerPool {
     if (r.low !== undefined && batch.low !== undefined) batch.low.set(r.low);
   }
 
+  /** The worker of `key` (spread 'keys'). */
+  workerOfKey(key: string): number {
+    let w = this.#keyWorker.get(key);
+    if (w !== undefined) return w;
+    w = modelWorkerOf(key, this.#workers.length);
+    if (this.#keyWorker.size >= 1 << 16) this.#keyWorker.clear();
+    this.#keyWorker.set(key, w);
+    return w;
+  }
+
+  /** Spread 'keys': the batch split by the workers of its keys, scored in parallel, results put back in its order. */
+  async #runByKey(name: string, batch: DetectionBatch): Promise<void> {
+    const n = batch.count;
+    const b = batch.dimensions;
+    const D = batch.attributionLength;
+    const W = this.#workers.length;
+    const of = new Uint16Array(n);
+    const counts = new Int32Array(W);
+    for (let i = 0; i < n; i++) {
+      const w = this.workerOfKey(batch.keys[i]!);
+      of[i] = w;
+      counts[w]!++;
+    }
+    const values = Array.from(counts, (c) => new Float64Array(c * b));
+    const time = Array.from(counts, (c) => new Float64Array(c));
+    const keys = Array.from(counts, (c) => new Array<string>(c));
+    const at = new Int32Array(W);
+    for (let i = 0; i < n; i++) {
+      const w = of[i]!;
+      const j = at[w]!++;
+      const v = values[w]!;
+      for (let d = 0; d < b; d++) v[j * b + d] = batch.values[i * b + d]!;
+      time[w]![j] = batch.time[i]!;
+      keys[w]![j] = batch.keys[i]!;
+    }
+    const replies = await Promise.all(
+      this.#workers.map((worker, w) =>
+        counts[w]! > 0 ? worker.request({ op: 'score', name, n: counts[w]!, values: values[w]!, time: time[w]!, keys: keys[w]! }, [values[w]!.buffer, time[w]!.buffer]) : undefined,
+      ),
+    );
+    const results = replies.map((r) => (r as { results?: ScoreResults } | undefined)?.results);
+    at.fill(0);
+    for (let i = 0; i < n; i++) {
+      const w = of[i]!;
+      const j = at[w]!++;
+      const r = results[w]!;
+      batch.score[i] = r.score[j]!;
+      batch.grade[i] = r.grade[j]!;
+      batch.threshold[i] = r.threshold[j]!;
+      batch.anomaly[i] = r.anomaly[j]!;
+      if (D > 0) {
+        batch.high!.set(r.high!.subarray(j * D, (j + 1) * D), i * D);
+        batch.low!.set(r.low!.subarray(j * D, (j + 1) * D), i * D);
+      }
+    }
+  }
+
   /** snapshotDetector() bytes of every model, by name, sorted by name (after every batch submitted before). */
   async snapshot(): Promise<Map<string, Uint8Array>> {
+    if (this.#byKey) throw new ModelWorkerError('models spread over the workers by key cannot be snapshot by name');
     const replies = await Promise.all(this.#workers.map((w) => w.request({ op: 'snapshot' })));
     const parts = replies.flatMap((r) => (r as { parts?: [string, Uint8Array][] }).parts ?? []);
     parts.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -178,6 +251,7 @@ export class ModelWorkerPool {
 
   /** Loads restored models (snapshotDetector bytes by name), each on its name's worker, replacing any of that name. */
   async load(parts: Iterable<[string, Uint8Array]>): Promise<void> {
+    if (this.#byKey) throw new ModelWorkerError('models spread over the workers by key cannot be loaded by name');
     const per = this.#workers.map((): [string, Uint8Array][] => []);
     for (const [name, bytes] of parts) per[this.workerOf(name)]!.push([name, bytes]);
     await Promise.all(per.map((p, w) => (p.length > 0 ? this.#workers[w]!.request({ op: 'load', parts: p }) : undefined)));

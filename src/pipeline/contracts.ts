@@ -5,8 +5,8 @@
  *          --ScoredBatch--> every Sink, in order, each acknowledging its delivery
  *          --> the partition's position is committed (with the models) once all acknowledged
  *
- * A partition is a Kinesis shard (or, for a file, the whole input): the unit whose
- * order decides the scores. Positions and models are committed together through a
+ * A partition is a Kinesis shard (or, for a file or stdin, the whole input: LineSource):
+ * the unit whose order decides the scores. Positions and models are committed together through a
  * CheckpointStore (src/checkpoint), so a restart resumes both at the same record.
  */
 import type { DeadLetter } from '../io/dead-letter.js';
@@ -25,6 +25,12 @@ export interface PipelineRecord {
   arrivalTime?: Date;
   /** Why a KPL aggregate could not be split (its raw bytes are delivered as one record). */
   deaggregationError?: string;
+  /** `data` already decoded (a line source's text lines); `data` is then not read. */
+  text?: string;
+  /** Line number in a line input (file, stdin): the record's locator in dead letters and notifications. */
+  line?: number;
+  /** The source could not read the record (a line over the size limit): set aside with this reason. */
+  rejected?: { reason: string; kind: string };
 }
 
 /** What a Source yields: records of ONE partition, in order, and the position after them. */
@@ -57,6 +63,8 @@ export interface OutputItem {
 export interface DeadLetterItem {
   letter: DeadLetter;
   record: PipelineRecord;
+  /** The record was scored (its model learned it), then set aside because its output could not be made. */
+  scored?: { anomaly: boolean };
 }
 
 /** An anomaly's notification (SnsNotifier's Notification has this shape). */
@@ -75,6 +83,11 @@ export interface ScoredBatch {
   scored: number;
   anomalies: number;
   outputs: OutputItem[];
+  /**
+   * With BatchProcessor `output: 'lines'` (files, stdout) the output records as NDJSON lines in
+   * one buffer, and how many; `outputs` is then empty.
+   */
+  lines?: { data: Uint8Array; count: number };
   deadLetters: DeadLetterItem[];
   notifications: PipelineNotification[];
 }

@@ -48,15 +48,26 @@ export class StreamOutputSink implements Sink {
   delivered = 0;
   constructor(readonly out: OutputSink) {}
 
+  /** The reader went away (`| head`) or writing failed: nothing more is written. */
+  get stopped(): boolean {
+    return this.out.stopped;
+  }
+
   async deliver(batch: ScoredBatch): Promise<void> {
-    if (batch.outputs.length === 0) return;
-    const newline = Buffer.from('\n');
-    const parts: Buffer[] = [];
-    for (const o of batch.outputs) parts.push(o.data, newline);
-    this.out.write(Buffer.concat(parts));
+    if (batch.lines !== undefined) {
+      // Already NDJSON lines, in one buffer (BatchProcessor output 'lines').
+      if (batch.lines.count === 0) return;
+      this.out.write(batch.lines.data);
+    } else {
+      if (batch.outputs.length === 0) return;
+      const newline = Buffer.from('\n');
+      const parts: Buffer[] = [];
+      for (const o of batch.outputs) parts.push(o.data, newline);
+      this.out.write(Buffer.concat(parts));
+    }
     if (this.out.needsDrain) await this.out.drain();
     if (this.out.error !== undefined) throw new SinkError(this.name, this.out.error.message);
-    this.delivered += batch.outputs.length;
+    this.delivered += batch.lines?.count ?? batch.outputs.length;
   }
 
   close(): Promise<void> {

@@ -12,7 +12,11 @@ import { SinkError } from './sinks.js';
 export class TextNotificationSink implements Sink {
   readonly name = 'notifications';
   delivered = 0;
-  constructor(readonly out: OutputSink) {}
+  constructor(
+    readonly out: OutputSink,
+    /** Called before the lines are written (e.g. to clear a progress line on the same terminal). */
+    readonly beforeWrite?: () => void,
+  ) {}
 
   get stopped(): boolean {
     return this.out.stopped;
@@ -22,6 +26,7 @@ export class TextNotificationSink implements Sink {
     if (batch.notifications.length === 0) return;
     let text = '';
     for (const n of batch.notifications) text += `${n.message}\n`;
+    this.beforeWrite?.();
     this.out.write(text);
     if (this.out.needsDrain) await this.out.drain();
     if (this.out.error !== undefined) throw new SinkError(this.name, this.out.error.message);

@@ -23,7 +23,7 @@ function newestSource(dir: string): number {
 
 /** Throws unless dist/ is built from the current sources (`npm run build`; `npm test` does it). */
 export function requireBuilt(): void {
-  const built = [MAIN, join(ROOT, 'dist', 'src', 'detect', 'detector-host.js'), join(ROOT, 'build', 'rcf.wasm')];
+  const built = [MAIN, join(ROOT, 'dist', 'src', 'detect', 'model-workers.js'), join(ROOT, 'build', 'rcf.wasm')];
   const missing = built.filter((p) => !existsSync(p));
   if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run \`npm run build\` first (npm test builds through pretest)`);
   const oldest = Math.min(...built.map((p) => statSync(p).mtimeMs));

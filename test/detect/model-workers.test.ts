@@ -107,6 +107,32 @@ describe('ModelWorkerPool', () => {
     }, 60_000);
   }
 
+  it('spread by key: one name\'s keyed models over three workers score exactly as one detector on this thread', async () => {
+    const spec = specOf(true);
+    const here = await createRecordDetector(spec);
+    inline.push(here);
+    const pool = await ModelWorkerPool.start(spec, 3, 'keys');
+    pools.push(pool);
+    // batchOf's five keys land on more than one worker, so batches are really split.
+    expect(new Set(['k0', 'k1', 'k2', 'k3', 'k4'].map((k) => pool.workerOfKey(k))).size).toBeGreaterThan(1);
+    let anomalies = 0;
+    for (let round = 0; round < 4; round++) {
+      // Two batches in flight at once, as detect submits them.
+      const remote = [batchOf('input', 2 * round), batchOf('input', 2 * round + 1)];
+      await Promise.all(remote.map((b) => pool.run('input', b)));
+      for (const [i, b] of remote.entries()) {
+        const local = batchOf('input', 2 * round + i);
+        here.run(local);
+        expect(columns(b)).toBe(columns(local));
+        for (let r = 0; r < local.count; r++) anomalies += local.anomaly[r]!;
+      }
+    }
+    expect(anomalies).toBeGreaterThan(0);
+    expect(pool.size).toBe(here.size);
+    await expect(pool.snapshot()).rejects.toMatchObject({ code: 'MODEL_WORKER' });
+    await expect(ModelWorkerPool.start(specOf(false), 2, 'keys')).rejects.toMatchObject({ code: 'MODEL_WORKER' });
+  }, 60_000);
+
   it('reports a worker-side failure on the call, not as a crash', async () => {
     const pool = await ModelWorkerPool.start(specOf(false), 1);
     pools.push(pool);
