@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/aws/clients.js';
 import { FileCheckpointStore } from '../../src/checkpoint/index.js';
-import { createStream, localAwsConfig, putIds, startKinesalite, waitFor, type LocalServer } from '../support/local-aws.js';
+import { createStream, testClientConfig, putIds, startKinesalite, waitFor, type LocalServer } from '../support/local-aws.js';
 import { MAIN, ROOT, requireBuilt, lines } from './cli-support.js';
 
 let kinesalite: LocalServer;
@@ -22,7 +22,7 @@ const children = new Set<ChildProcess>();
 beforeAll(async () => {
   requireBuilt();
   kinesalite = await startKinesalite();
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
+  kinesis = createKinesisClient(testClientConfig({ kinesis: kinesalite.endpoint }));
   dir = mkdtempSync(join(tmpdir(), 'rcf-run-cli-'));
 }, 180_000);
 

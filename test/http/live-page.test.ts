@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/aws/clients.js';
 import { LiveServer } from '../../src/http/live-server.js';
-import { createStream, localAwsConfig, putRaw, startKinesalite, startService, waitFor, type LocalServer } from '../service/support.js';
+import { createStream, testClientConfig, putRaw, startKinesalite, startService, waitFor, type LocalServer } from '../service/support.js';
 import { chromiumUnavailableReason, launchChromium, watchPage, type LaunchedBrowser } from '../support/browser.js';
 
 const skip = chromiumUnavailableReason();
@@ -26,7 +26,7 @@ let browser: LaunchedBrowser;
 beforeAll(async () => {
   if (skip !== undefined) return;
   kinesalite = await startKinesalite();
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
+  kinesis = createKinesisClient(testClientConfig({ kinesis: kinesalite.endpoint }));
   browser = await launchChromium();
 });
 

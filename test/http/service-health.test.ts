@@ -11,7 +11,7 @@ import { createDynamoDbClient, createKinesisClient } from '../../src/aws/clients
 import { DynamoDbCheckpointStore } from '../../src/checkpoint/index.js';
 import { LiveServer } from '../../src/http/live-server.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { createStream, localAwsConfig, putRaw, startDynalite, startKinesalite, startService, waitFor, type LocalServer } from '../service/support.js';
+import { createStream, localAwsConfig, testClientConfig, putRaw, startDynalite, startKinesalite, startService, waitFor, type LocalServer } from '../service/support.js';
 
 let kinesalite: LocalServer;
 let dynalite: LocalServer;
@@ -22,7 +22,7 @@ let dynamo: DynamoDBClient;
 beforeAll(async () => {
   [kinesalite, dynalite] = await Promise.all([startKinesalite(), startDynalite()]);
   proxy = await startFaultProxy({ target: dynalite.endpoint });
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
+  kinesis = createKinesisClient(testClientConfig({ kinesis: kinesalite.endpoint }));
   dynamo = createDynamoDbClient(localAwsConfig({ dynamodb: dynalite.endpoint }));
 });
 

@@ -12,7 +12,7 @@ import { LiveServer } from '../../src/http/live-server.js';
 import { runServiceCommand } from '../../src/cli/run-command.js';
 import { PassThrough } from 'node:stream';
 import { LOCAL_CREDENTIALS } from '../../tools/local-servers.js';
-import { createStream, localAwsConfig, putRaw, runToEnd, startKinesalite, startService, waitFor, type LocalServer } from '../service/support.js';
+import { createStream, testClientConfig, putRaw, runToEnd, startKinesalite, startService, waitFor, type LocalServer } from '../service/support.js';
 import type { PipelineObserver } from '../../src/pipeline/contracts.js';
 import { combineObservers } from '../../src/pipeline/observers.js';
 import { parsePrometheus, sample } from '../support/prometheus.js';
@@ -22,7 +22,7 @@ let kinesis: KinesisClient;
 
 beforeAll(async () => {
   kinesalite = await startKinesalite();
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
+  kinesis = createKinesisClient(testClientConfig({ kinesis: kinesalite.endpoint }));
 });
 
 afterAll(async () => {

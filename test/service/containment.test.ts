@@ -101,9 +101,14 @@ describe('--exit-when-idle', () => {
     const total = 200_000;
     await createStream(local.kinesis, 'idle-in', 2);
     const bodies = normal(total);
-    await putRaw(local.kinesis, 'idle-in', bodies.map((data, i) => ({ data, partitionKey: `k${i % 97}` })));
-    for (let run = 0; run < 5; run++) {
-      const r = await runToEnd([...common('idle-in'), '--exit-when-idle', '0.2', '--trees', '5', '--sample-size', '32'], 180_000, { stdout: new PassThrough() });
+    // Only the count matters here, not the order within a key: several puts at a time.
+    await putRaw(local.kinesis, 'idle-in', bodies.map((data, i) => ({ data, partitionKey: `k${i % 97}` })), 4);
+    // Five independent consumers of the same 200,000 records, all at once (no checkpoints
+    // shared): each must read and score every record before its idle exit.
+    const runs = await Promise.all(
+      Array.from({ length: 5 }, () => runToEnd([...common('idle-in'), '--exit-when-idle', '0.2', '--trees', '5', '--sample-size', '32'], 300_000, { stdout: new PassThrough() })),
+    );
+    for (const r of runs) {
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.reason).toBe('idle');
       expect(r.stats.recordsRead).toBe(total);

@@ -11,7 +11,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createDynamoDbClient, createKinesisClient } from '../../src/aws/clients.js';
 import { DynamoDbCheckpointStore } from '../../src/checkpoint/dynamodb-store.js';
 import { mulberry32 } from '../../src/generate/temperature.js';
-import { createStream, localAwsConfig, putRaw, runToEnd, startDynalite, startKinesalite, type LocalServer } from './support.js';
+import { createStream, localAwsConfig, testClientConfig, putRaw, runToEnd, startDynalite, startKinesalite, type LocalServer } from './support.js';
 
 let kinesalite: LocalServer;
 let dynalite: LocalServer;
@@ -21,7 +21,7 @@ const TABLE = 'rcf-big-models';
 
 beforeAll(async () => {
   [kinesalite, dynalite] = await Promise.all([startKinesalite(), startDynalite()]);
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
+  kinesis = createKinesisClient(testClientConfig({ kinesis: kinesalite.endpoint }));
   dynamo = createDynamoDbClient(localAwsConfig({ dynamodb: dynalite.endpoint }));
   await DynamoDbCheckpointStore.createTable(dynamo, TABLE);
 });

@@ -19,6 +19,7 @@ import {
   freePort,
   idOrder,
   localAwsConfig,
+  testClientConfig,
   putRaw,
   readOutput,
   readWholeStream,
@@ -43,7 +44,7 @@ let dir: string;
 beforeAll(async () => {
   [kinesalite, dynalite] = await Promise.all([startKinesalite(), startDynalite()]);
   proxy = await startFaultProxy({ target: kinesalite.endpoint, seed: 11 });
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
+  kinesis = createKinesisClient(testClientConfig({ kinesis: kinesalite.endpoint }));
   dynamo = createDynamoDbClient(localAwsConfig({ dynamodb: dynalite.endpoint }));
   dir = mkdtempSync(join(tmpdir(), 'rcf-service-'));
 });

@@ -9,7 +9,7 @@ import { createKinesisClient } from '../../src/aws/clients.js';
 import { runKinesisProducerCommand } from '../../src/cli/kinesis-producer.js';
 import { temperatureRecords } from '../../src/generate/temperature.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
-import { createStream, localAwsConfig, readWholeStream, startKinesalite, text, type LocalServer } from './support.js';
+import { createStream, testClientConfig, readWholeStream, startKinesalite, text, type LocalServer } from './support.js';
 
 let kinesalite: LocalServer;
 let proxy: FaultProxy;
@@ -19,7 +19,7 @@ const savedEnv = { ...process.env };
 beforeAll(async () => {
   kinesalite = await startKinesalite();
   proxy = await startFaultProxy({ target: kinesalite.endpoint, seed: 3 });
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
+  kinesis = createKinesisClient(testClientConfig({ kinesis: kinesalite.endpoint }));
   // The command takes credentials from the SDK chain, as in production.
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: 'us-east-1' });
 });

@@ -19,6 +19,7 @@ import { temperatureRecords } from '../../src/generate/temperature.js';
 import {
   createStream,
   localAwsConfig,
+  testClientConfig,
   motoServerUnavailableReason,
   readOutput,
   referenceScores,
@@ -41,7 +42,7 @@ let s3: S3Client;
 beforeAll(async () => {
   if (skipReason) return;
   [kinesalite, moto] = await Promise.all([startKinesalite(), startMotoServer()]);
-  kinesis = createKinesisClient(localAwsConfig({ kinesis: kinesalite.endpoint }));
+  kinesis = createKinesisClient(testClientConfig({ kinesis: kinesalite.endpoint }));
   sns = createSnsClient(localAwsConfig({ sns: moto.endpoint }));
   s3 = createS3Client(localAwsConfig({ s3: moto.endpoint }));
   sqs = new SQSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { ...LOCAL_CREDENTIALS }, requestHandler: new NodeHttpHandler() });

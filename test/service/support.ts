@@ -1,6 +1,7 @@
 /**
  * Helpers for the service tests: run the service in-process against local
- * servers, read output streams back, and compute reference scores with a
+ * servers (or the built one as a child process, where SIGKILL and exit codes are
+ * the point), read output streams back, and compute reference scores with a
  * detector fed directly (no Kinesis in between).
  */
 import { PassThrough } from 'node:stream';
@@ -10,9 +11,11 @@ import { loadServiceConfig, type ServiceConfig } from '../../src/service/run-con
 import { AnomalyService, type ServiceOptions, type ServiceResult } from '../../src/service/service.js';
 import { DetectionBatch } from '../../src/detect/detector.js';
 import { createRecordDetector } from '../../src/detect/detector-host.js';
-import { localAwsConfig, readWholeStream, startKinesalite, text, type LocalServer } from '../support/local-aws.js';
+import { testClientConfig, readWholeStream, startKinesalite, text, type LocalServer } from '../support/local-aws.js';
 import { createKinesisClient } from '../../src/aws/clients.js';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { MAIN, ROOT } from '../cli/cli-support.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,18 +70,27 @@ export async function runToEnd(argv: string[], timeoutMs = 30_000, options: Serv
 
 const enc = new TextEncoder();
 
-/** Puts raw record bodies (strings or bytes) with the given partition keys, 500 per call. */
-export async function putRaw(client: KinesisClient, stream: string, records: { data: string | Uint8Array; partitionKey: string }[]): Promise<void> {
-  for (let i = 0; i < records.length; i += 500) {
-    const chunk = records.slice(i, i + 500);
-    const res = await client.send(
-      new PutRecordsCommand({
-        StreamName: stream,
-        Records: chunk.map((r) => ({ PartitionKey: r.partitionKey, Data: typeof r.data === 'string' ? enc.encode(r.data) : r.data })),
-      }),
-    );
-    if (res.FailedRecordCount) throw new Error(`setup PutRecords had ${res.FailedRecordCount} failures`);
-  }
+/**
+ * Puts raw record bodies (strings or bytes) with the given partition keys, 500 per call,
+ * `inFlight` calls at a time. Kinesis keeps the order of records within a partition key
+ * only across calls made one after another, so keep inFlight 1 where that order matters.
+ */
+export async function putRaw(client: KinesisClient, stream: string, records: { data: string | Uint8Array; partitionKey: string }[], inFlight = 1): Promise<void> {
+  let next = 0;
+  const putter = async (): Promise<void> => {
+    for (let i = next; i < records.length; i = next) {
+      next += 500;
+      const chunk = records.slice(i, i + 500);
+      const res = await client.send(
+        new PutRecordsCommand({
+          StreamName: stream,
+          Records: chunk.map((r) => ({ PartitionKey: r.partitionKey, Data: typeof r.data === 'string' ? enc.encode(r.data) : r.data })),
+        }),
+      );
+      if (res.FailedRecordCount) throw new Error(`setup PutRecords had ${res.FailedRecordCount} failures`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, inFlight) }, putter));
 }
 
 export interface OutputRecord {
@@ -148,7 +160,7 @@ export function useKinesalite(prefix: string): { readonly kinesalite: LocalServe
   const local = {} as { kinesalite: LocalServer; kinesis: KinesisClient; dir: string };
   beforeAll(async () => {
     local.kinesalite = await startKinesalite();
-    local.kinesis = createKinesisClient(localAwsConfig({ kinesis: local.kinesalite.endpoint }));
+    local.kinesis = createKinesisClient(testClientConfig({ kinesis: local.kinesalite.endpoint }));
     local.dir = mkdtempSync(join(tmpdir(), prefix));
   });
   afterAll(async () => {
@@ -157,4 +169,111 @@ export function useKinesalite(prefix: string): { readonly kinesalite: LocalServe
     if (local.dir) rmSync(local.dir, { recursive: true, force: true });
   });
   return local;
+}
+
+/**
+ * The built service as a child process (node dist/src/cli/main.js run ... --stats-json), for
+ * the tests where process behaviour is the point: SIGKILL at a chosen output count, a restart
+ * from the checkpoint file, the exit code.
+ */
+
+/** The fields of a `--stats-json` line these tests read. */
+export interface StatsLine {
+  type: string;
+  outputRecords: number;
+  recordsRead: number;
+  checkpoints: { saved: number; restoredModels: boolean };
+}
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** The latest periodic stats line. */
+  stats(): StatsLine | undefined;
+  /** The final-stats line, once written. */
+  final(): StatsLine | undefined;
+  stderr(): string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const spawned = new Set<ChildProcess>();
+
+/** `rcf-stream run <args> --stats-json` with local credentials and nothing else from the environment. */
+export function spawnService(args: string[]): ServiceProcess {
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: 'us-east-1' };
+  const child = spawn(process.execPath, [MAIN, 'run', ...args, '--stats-json'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  spawned.add(child);
+  let err = '';
+  let latest: StatsLine | undefined;
+  let final: StatsLine | undefined;
+  let partial = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    partial += d.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      const s = JSON.parse(line) as StatsLine;
+      if (s.type === 'stats') latest = s;
+      if (s.type === 'final-stats') final = s;
+    }
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => {
+      spawned.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  return { child, stats: () => latest, final: () => final, stderr: () => err, exit };
+}
+
+/** SIGKILLs every service process a test file started and that is still running (for afterAll). */
+export function killSpawnedServices(): void {
+  for (const c of spawned) c.kill('SIGKILL');
+}
+
+/** Waits for the run to exit by itself and expects exit code 0; SIGKILLs it and fails after `timeoutMs`. */
+export async function finishService(run: ServiceProcess, timeoutMs = 60_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const result = await Promise.race([run.exit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)))]);
+  clearTimeout(timer);
+  if (result === 'timeout') {
+    run.child.kill('SIGKILL');
+    throw new Error(`service did not exit within ${timeoutMs} ms:\n${run.stderr().slice(-2000)}`);
+  }
+  expect(result, run.stderr().slice(-2000)).toEqual({ code: 0, signal: null });
+}
+
+/**
+ * SIGKILLs the run once it has written `at` output records (counted from its own start) and
+ * saved a checkpoint; fails if it ends first. Returns the stats line it was killed at.
+ */
+export async function killAt(run: ServiceProcess, at: number): Promise<StatsLine> {
+  const killedAt = await new Promise<StatsLine>((resolve, reject) => {
+    const poll = setInterval(() => {
+      const s = run.stats();
+      if (s !== undefined && s.outputRecords >= at && s.checkpoints.saved >= 1) {
+        clearInterval(poll);
+        run.child.kill('SIGKILL');
+        resolve(s);
+      }
+    }, 5);
+    void run.exit.then(() => {
+      clearInterval(poll);
+      reject(new Error(`the service ended before the kill point ${at}:\n${run.stderr().slice(-2000)}`));
+    });
+  });
+  expect((await run.exit).signal).toBe('SIGKILL');
+  return killedAt;
+}
+
+/** Output record per recordId; a duplicate (replayed after a kill) must carry its first output's score. */
+export async function scoresOf(client: KinesisClient, stream: string): Promise<Map<string, OutputRecord>> {
+  const out = new Map<string, OutputRecord>();
+  for (const o of await readOutput(client, stream)) {
+    const seen = out.get(o.recordId);
+    if (seen !== undefined) expect([o.score, o.anomaly]).toEqual([seen.score, seen.anomaly]);
+    out.set(o.recordId, o);
+  }
+  return out;
 }

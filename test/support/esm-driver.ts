@@ -84,6 +84,7 @@ export class ChildContainer implements Invoker {
   #waiting: { resolve: (r: KinesisStreamBatchResponse) => void; reject: (e: Error) => void } | undefined;
   #stderr = '';
   #exited = false;
+  #diedMidInvocation = false;
 
   constructor(root: string, env: NodeJS.ProcessEnv) {
     this.child = spawn(process.execPath, [join(root, 'test', 'support', 'lambda-invoker.mjs')], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -105,6 +106,7 @@ export class ChildContainer implements Invoker {
     });
     this.child.on('exit', (code, signal) => {
       this.#exited = true;
+      this.#diedMidInvocation = this.#waiting !== undefined;
       const e = new FunctionError(`container exited (${signal ?? code}); stderr tail:\n${this.#stderr.slice(-2000)}`);
       failReady(e);
       this.#waiting?.reject(e);
@@ -118,6 +120,20 @@ export class ChildContainer implements Invoker {
 
   stderr(): string {
     return this.#stderr;
+  }
+
+  /** True once the container died while an invocation was waiting for its answer. */
+  get diedMidInvocation(): boolean {
+    return this.#diedMidInvocation;
+  }
+
+  /**
+   * Arms the next invocation: the container SIGKILLs itself as the handler starts its `n`-th
+   * HTTP request (1 = before any), so the kill lands mid-batch whatever the machine's speed.
+   * An invocation with fewer requests completes and disarms it.
+   */
+  killAtRequest(n: number): void {
+    this.child.stdin!.write(`${JSON.stringify({ killAtRequest: n })}\n`);
   }
 
   async invoke(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {

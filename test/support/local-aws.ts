@@ -10,6 +10,8 @@ import {
   PutRecordsCommand,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
+import type { AwsConfig, AwsEndpoints } from '../../src/aws/clients.js';
+import { localAwsConfig } from '../../tools/local-servers.js';
 import type { ShardBatch, SourceRecord } from '../../src/aws/kinesis-source.js';
 import type { ShardCheckpoint } from '../../src/checkpoint/checkpoint-store.js';
 
@@ -23,6 +25,17 @@ export {
   startMotoServer,
   type LocalServer,
 } from '../../tools/local-servers.js';
+
+/**
+ * Config for a test's own Kinesis client (creating streams, putting input, reading output):
+ * the SDK retries transient failures, as the product's classes do for theirs. Without it a
+ * keep-alive socket that kinesalite closes on a loaded machine fails the test with
+ * "TimeoutError: socket hang up" (clients handed to the classes under test keep
+ * localAwsConfig, so their own retries stay countable).
+ */
+export function testClientConfig(endpoints: AwsEndpoints): AwsConfig {
+  return localAwsConfig(endpoints, { sdkRetriesForStreams: 5 });
+}
 
 export const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
