@@ -601,14 +601,19 @@ export class RandomCutTree {
       const outside = this.outside;
       const ranges = this.boxRange;
       this.touch(path, h);
-      let n = D;
+      // A coordinate below one box is below or inside every box above it, never above (and
+      // the same the other way round), so the outside coordinates are kept in two lists:
+      // below at outside[0..nb) in dimension order, above at outside[ta..D) in reverse. Each then
+      // needs one comparison and one box load per ancestor; the two sums add the same terms in
+      // the same order as one pass over every coordinate would.
+      let nb = 0;
+      let ta = D;
       for (let j = h - 1; j >= 0; j--) {
         const node = path[j]!;
         const base = 2 * node * D;
         const top = base + D;
         let below = 0;
         let above = 0;
-        let m = 0;
         // fround(lo - x) > 0 exactly when lo > x (an f32 difference of unequal values is never
         // 0), so the differences are computed only for coordinates outside.
         if (j === h - 1) {
@@ -617,33 +622,41 @@ export class RandomCutTree {
             const lo = box[base + d]!;
             if (lo > x) {
               below += Math.fround(lo - x);
-              outside[m++] = d;
+              outside[nb++] = d;
             } else {
               const hi = box[top + d]!;
               if (x > hi) {
                 above += Math.fround(x - hi);
-                outside[m++] = d;
+                outside[--ta] = d;
               }
             }
           }
         } else {
-          for (let k = 0; k < n; k++) {
+          let m = 0;
+          for (let k = 0; k < nb; k++) {
             const d = outside[k]!;
-            const x = q[qo + d]!;
             const lo = box[base + d]!;
+            const x = q[qo + d]!;
             if (lo > x) {
               below += Math.fround(lo - x);
               outside[m++] = d;
-            } else {
-              const hi = box[top + d]!;
-              if (x > hi) {
-                above += Math.fround(x - hi);
-                outside[m++] = d;
-              }
             }
           }
+          nb = m;
+          // The above list fills the scratch from its end: read from the end, it is in
+          // dimension order.
+          let w = D;
+          for (let k = D - 1; k >= ta; k--) {
+            const d = outside[k]!;
+            const hi = box[top + d]!;
+            const x = q[qo + d]!;
+            if (x > hi) {
+              above += Math.fround(x - hi);
+              outside[--w] = d;
+            }
+          }
+          ta = w;
         }
-        n = m;
         const out = above + below;
         if (out === 0) break;
         const pr = out / (ranges[node]! + out);
