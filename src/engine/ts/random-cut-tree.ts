@@ -525,16 +525,20 @@ export class RandomCutTree {
   }
 
   /**
-   * One load per cache line of the boxes of path[h-12..h) (deepest first): independent loads
-   * overlap their misses, and the ascent that follows finds its boxes in cache.
+   * One load per cache line of the boxes of path[h-12..h) (deepest first), of their cached
+   * range sums and of the leaf's point: independent loads overlap their misses, and the
+   * duplicate test and the ascent that follow find their data in cache.
    */
   private touch(path: Int32Array, h: number): void {
     const box = this.box;
+    const ranges = this.boxRange;
     const span = 2 * this.dimensions;
-    let sink = 0;
+    let sink = this.store.coords[this.leafPoint[~path[h]!]! * this.dimensions]!;
     for (let j = h - 1, stop = Math.max(0, h - 12); j >= stop; j--) {
-      const b0 = path[j]! * span;
+      const node = path[j]!;
+      const b0 = node * span;
       for (let k = 0; k < span; k += 16) sink += box[b0 + k]!;
+      sink += ranges[node]!;
     }
     touchSink.value += sink;
   }
@@ -548,6 +552,7 @@ export class RandomCutTree {
   scoreAlong(path: Int32Array, h: number, q: Float32Array, qo: number, mass: number, ln: Float64Array): number {
     const D = this.dimensions;
     const leaf = ~path[h]!;
+    if (D >= WIDE) this.touch(path, h);
     let s: number;
     if (this.store.equals(this.leafPoint[leaf]!, q, qo)) {
       const m = this.leafMass[leaf]!;
@@ -600,7 +605,6 @@ export class RandomCutTree {
       const box = this.box;
       const outside = this.outside;
       const ranges = this.boxRange;
-      this.touch(path, h);
       // A coordinate below one box is below or inside every box above it, never above (and
       // the same the other way round), so the outside coordinates are kept in two lists:
       // below at outside[0..nb) in dimension order, above at outside[ta..D) in reverse. Each then
