@@ -687,21 +687,24 @@ export class RandomCutTree {
   }
 
   /**
-   * Loads one word per cache line of the boxes on path[0..h) (deepest first), and returns
-   * them combined. The loads are independent, so the CPU keeps many misses in flight;
-   * the score ascent that follows then finds its boxes in cache instead of waiting on
-   * each in turn.
+   * Loads one word per cache line of the boxes on path[h-12..h) (deepest first), their
+   * cached range sums and the leaf's point, and returns them combined. The loads are
+   * independent, so the CPU keeps many misses in flight; the duplicate test and the score
+   * ascent that follow then find their data in cache instead of waiting on each in turn.
    */
   touch(path: StaticArray<i32>, h: i32): i32 {
     const D = this.dimensions;
     const box = this.box;
+    const ranges = this.boxRange;
     const span = 2 * D;
-    let acc = 0;
+    let acc = reinterpret<i32>(unchecked(this.store.coords[unchecked(this.leafPoint[~unchecked(path[h])]) * D]));
     const stop = h > 12 ? h - 12 : 0;
     for (let j = h - 1; j >= stop; j--) {
-      const base = unchecked(path[j]) * span;
+      const node = unchecked(path[j]);
+      const base = node * span;
       for (let k = 0; k < span; k += 16) acc ^= reinterpret<i32>(unchecked(box[base + k]));
       acc ^= reinterpret<i32>(unchecked(box[base + span - 1]));
+      acc ^= <i32>reinterpret<i64>(unchecked(ranges[node]));
     }
     return acc;
   }
