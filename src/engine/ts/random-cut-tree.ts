@@ -28,6 +28,13 @@ export const WIDE = 8;
  */
 let cutGaps = new Float64Array(64);
 
+/**
+ * The random cut's total per level of one insert (D >= WIDE): the f64 sum, in dimension
+ * order, of fround(max - min) over the box ∪ p, which is exactly the range sum the new node
+ * and every extended ancestor will hold, so they take it from here instead of adding again.
+ */
+let levelTotals = new Float64Array(257);
+
 /** Where the touch loads' sum goes, so that they are not dropped. */
 const touchSink = { value: 0 };
 
@@ -248,13 +255,18 @@ export class RandomCutTree {
 
     // Walk up from the leaf; the box at each level is that node's own box. The highest
     // separating level wins.
+    const wide = D >= WIDE;
+    if (wide && levelTotals.length <= h) levelTotals = new Float64Array(h + 1);
+    const totals = levelTotals;
     let cutLevel = -1;
     let cutD = 0;
     let cutV = 0;
-    for (let level = h; ; level--) {
+    let level = h;
+    for (; ; level--) {
       const code = path[level]!;
       const r = rng.nextDouble();
       this.randomCut(r, coords, po, code);
+      if (wide) totals[level] = this.cutTotal;
       const d = this.chosenDim;
       const v = this.chosenValue;
       const pd = coords[po + d]!;
@@ -265,6 +277,8 @@ export class RandomCutTree {
       }
       if (level === 0 || this.boxHoldsPoint) break;
     }
+    // Boxes at levels [0, holdLevel] already hold p; those below it do not.
+    const holdLevel = this.boxHoldsPoint ? level : -1;
 
     // Splice a new internal node above the chosen subtree.
     const sub = path[cutLevel]!;
@@ -279,27 +293,27 @@ export class RandomCutTree {
     const sa = sub < 0 ? coords : box;
     const sl = sub < 0 ? this.leafPoint[~sub]! * D : 2 * sub * D;
     const sh = sub < 0 ? sl : sl + D;
-    let range = 0;
     for (let d = 0; d < D; d++) {
       const x = coords[po + d]!;
       const lo = sa[sl + d]!;
       const hi = sa[sh + d]!;
-      const a = x < lo ? x : lo;
-      const b = x > hi ? x : hi;
-      box[base + d] = a;
-      box[base + D + d] = b;
-      range += Math.fround(b - a);
+      box[base + d] = x < lo ? x : lo;
+      box[base + D + d] = x > hi ? x : hi;
     }
-    if (D >= WIDE) this.boxRange[node] = range;
+    // The new node's box is the cut's box at cutLevel, sub's box ∪ p.
+    if (wide) this.boxRange[node] = totals[cutLevel]!;
     if (cutLevel === 0) {
       this.root = node;
     } else {
       const parent = path[cutLevel - 1]!;
       if (this.left(parent) === sub) this.setLeft(parent, node);
       else this.setRight(parent, node);
-      // Grow ancestors' boxes; once one already holds p, all above it do too.
-      for (let level = cutLevel - 1; level >= 0; level--) {
-        if (!this.extendBox(path[level]!, coords, po)) break;
+      // Grow the ancestors' boxes that do not hold p yet (each was a cut's box, so its new
+      // range sum is that cut's total).
+      for (let l = cutLevel - 1; l > holdLevel; l--) {
+        const a = path[l]!;
+        this.extendBox(a, coords, po);
+        if (wide) this.boxRange[a] = totals[l]!;
       }
     }
     return leafNew;
@@ -307,6 +321,8 @@ export class RandomCutTree {
 
   private chosenDim = 0;
   private chosenValue = 0;
+  /** Set by randomCut: the f64 sum of the gaps of the box ∪ p, in dimension order. */
+  private cutTotal = 0;
 
   /**
    * randomCut(r, p, X) of §6.3 step 4 with X the box of `code`; sets chosenDim/Value, and
@@ -334,6 +350,7 @@ export class RandomCutTree {
       total += g;
     }
     this.boxHoldsPoint = inside;
+    this.cutTotal = total;
     let t = r * total;
     for (let d = 0; d < D; d++) {
       const g = gaps[d]!;
@@ -378,31 +395,17 @@ export class RandomCutTree {
     throw new Error('RandomCutTree: no dimension to cut (internal invariant broken)');
   }
 
-  /** box ← box ∪ {p}; false when the box already contained p. */
-  private extendBox(node: number, p: Float32Array, po: number): boolean {
+  /** box ← box ∪ {p} (its range sum is the caller's). */
+  private extendBox(node: number, p: Float32Array, po: number): void {
     const D = this.dimensions;
     const base = 2 * node * D;
+    const top = base + D;
     const box = this.box;
-    let changed = false;
-    let range = 0;
     for (let d = 0; d < D; d++) {
       const x = p[po + d]!;
-      let a = box[base + d]!;
-      let b = box[base + D + d]!;
-      if (x < a) {
-        a = x;
-        box[base + d] = x;
-        changed = true;
-      }
-      if (x > b) {
-        b = x;
-        box[base + D + d] = x;
-        changed = true;
-      }
-      range += Math.fround(b - a);
+      if (x < box[base + d]!) box[base + d] = x;
+      if (x > box[top + d]!) box[top + d] = x;
     }
-    if (D >= WIDE) this.boxRange[node] = range;
-    return changed;
   }
 
   /** box(node) ← box(left) ∪ box(right); false when nothing changed. */
