@@ -610,9 +610,10 @@ export class RandomCutTree {
       const ranges = this.boxRange;
       // A coordinate below one box is below or inside every box above it, never above (and
       // the same the other way round), so the outside coordinates are kept in two lists:
-      // below at outside[0..nb) in dimension order, above at outside[ta..D) in reverse. Each then
-      // needs one comparison and one box load per ancestor; the two sums add the same terms in
-      // the same order as one pass over every coordinate would.
+      // below at outside[0..nb) in dimension order, above at outside[ta..D) filled from the
+      // end (so read from D - 1 down it is in dimension order). Each coordinate then needs one
+      // comparison and one box load per ancestor; the two sums add the same terms in the same
+      // order as one pass over every coordinate would.
       let nb = 0;
       let ta = D;
       for (let j = h - 1; j >= 0; j--) {
