@@ -467,27 +467,30 @@ export class RandomCutTree {
     let range = 0;
     for (let d = 0; d < D; d++) {
       const x = p[po + d]!;
-      const oldLo = box[base + d]!;
-      const oldHi = box[base + D + d]!;
-      if (x > oldLo && x < oldHi) {
-        range += Math.fround(oldHi - oldLo);
-        continue;
+      let lo = box[base + d]!;
+      let hi = box[base + D + d]!;
+      // Each bound is read again from the children only where p held it.
+      if (x <= lo) {
+        const a = la[ll + d]!;
+        const b = ra[rl + d]!;
+        const v = a < b ? a : b;
+        if (v !== lo) {
+          box[base + d] = v;
+          lo = v;
+          changed = true;
+        }
       }
-      const a = la[ll + d]!;
-      const b = ra[rl + d]!;
-      const lo = a < b ? a : b;
-      const c = la[lh + d]!;
-      const e = ra[rh + d]!;
-      const hi = c > e ? c : e;
+      if (x >= hi) {
+        const c = la[lh + d]!;
+        const e = ra[rh + d]!;
+        const v = c > e ? c : e;
+        if (v !== hi) {
+          box[base + D + d] = v;
+          hi = v;
+          changed = true;
+        }
+      }
       range += Math.fround(hi - lo);
-      if (lo !== oldLo) {
-        box[base + d] = lo;
-        changed = true;
-      }
-      if (hi !== oldHi) {
-        box[base + D + d] = hi;
-        changed = true;
-      }
     }
     this.boxRange[node] = range;
     return changed;
