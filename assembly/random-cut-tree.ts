@@ -51,6 +51,14 @@ export const WIDE: i32 = 8;
 const INVERSE_DEPTH = new StaticArray<f64>(4097);
 for (let j = 0; j < 4097; j++) unchecked(INVERSE_DEPTH[j] = 1.0 / <f64>(j + 1));
 
+/**
+ * The random cut's total per level of one insert (D >= WIDE): the f64 sum, in dimension
+ * order, of (max - min) over the box ∪ p, which is exactly the range sum the new node and
+ * every extended ancestor will hold, so they take it from here instead of adding again.
+ * Shared by every tree (one insert at a time), grown to the deepest insert seen.
+ */
+let levelTotals = new StaticArray<f64>(257);
+
 /** A child from a node's packed children word: right when goRight, else left (both i16). */
 @inline function child(children: i32, goRight: bool): i32 {
   return (children << ((1 - <i32>goRight) << 4)) >> 16;
@@ -183,6 +191,8 @@ export class RandomCutTree {
   private chosenDim: i32 = 0;
   private chosenValue: f32 = 0;
   private boxHoldsPoint: bool = false;
+  /** Set by randomCut: the f64 sum of the gaps of the box ∪ p, in dimension order. */
+  private cutTotal: f64 = 0;
   private gapRange: f64 = 0;
   private gapDiff: f64 = 0;
 
@@ -367,13 +377,18 @@ export class RandomCutTree {
 
     // Walk up from the leaf; the box at each level is that node's own box. The highest
     // separating level wins.
+    const wide = D >= WIDE;
+    if (wide && levelTotals.length <= h) levelTotals = new StaticArray<f64>(h + 1);
+    const totals = levelTotals;
     let cutLevel = -1;
     let cutD = 0;
     let cutV: f32 = 0;
-    for (let level = h; ; level--) {
+    let level = h;
+    for (; ; level--) {
       const code = unchecked(path[level]);
       const r = rng.nextDouble();
       this.randomCut(r, coords, po, code);
+      if (wide) unchecked(totals[level] = this.cutTotal);
       const d = this.chosenDim;
       const v = this.chosenValue;
       const pd = unchecked(coords[po + d]);
@@ -384,6 +399,8 @@ export class RandomCutTree {
       }
       if (level == 0 || this.boxHoldsPoint) break;
     }
+    // Boxes at levels [0, holdLevel] already hold p; those below it do not.
+    const holdLevel = this.boxHoldsPoint ? level : -1;
 
     // Splice a new internal node above the chosen subtree.
     const sub = unchecked(path[cutLevel]);
@@ -394,7 +411,6 @@ export class RandomCutTree {
     if (unchecked(coords[po + cutD]) <= cutV) this.setChildren(node, ~leafNew, sub);
     else this.setChildren(node, sub, ~leafNew);
     const base = 2 * node * D;
-    let range: f64 = 0;
     let d = 0;
     if (D >= 4) {
       const sa = sub < 0 ? coords : this.box;
@@ -406,7 +422,6 @@ export class RandomCutTree {
         const b = f32x4.pmax(v128.load(at(sa, sh + d)), x);
         v128.store(at(this.box, base + d), a);
         v128.store(at(this.box, base + D + d), b);
-        range = addLanes(range, f32x4.sub(b, a));
       }
     }
     for (; d < D; d++) {
@@ -417,18 +432,29 @@ export class RandomCutTree {
       const b = x > hi ? x : hi;
       unchecked(this.box[base + d] = a);
       unchecked(this.box[base + D + d] = b);
-      range += <f64>(b - a);
     }
-    if (D >= WIDE) unchecked(this.boxRange[node] = range);
+    // The new node's box is the cut's box at cutLevel, sub's box ∪ p: its range sum is that
+    // cut's total.
+    if (wide) unchecked(this.boxRange[node] = unchecked(totals[cutLevel]));
     if (cutLevel == 0) {
       this.root = node;
     } else {
       const parent = unchecked(path[cutLevel - 1]);
       if (this.left(parent) == sub) this.setLeft(parent, node);
       else this.setRight(parent, node);
-      // Grow ancestors' boxes; once one already holds p, all above it do too.
-      for (let level = cutLevel - 1; level >= 0; level--) {
-        if (!this.extendBox(unchecked(path[level]), coords, po)) break;
+      if (wide) {
+        // Grow the ancestors' boxes that do not hold p yet (each was a cut's box, so its
+        // new range sum is that cut's total).
+        for (let l = cutLevel - 1; l > holdLevel; l--) {
+          const a = unchecked(path[l]);
+          this.growBox(a, coords, po);
+          unchecked(this.boxRange[a] = unchecked(totals[l]));
+        }
+      } else {
+        // Grow ancestors' boxes; once one already holds p, all above it do too.
+        for (let l = cutLevel - 1; l >= 0; l--) {
+          if (!this.extendBox(unchecked(path[l]), coords, po)) break;
+        }
       }
     }
     return leafNew;
@@ -475,6 +501,7 @@ export class RandomCutTree {
         total += <f64>g;
       }
       this.boxHoldsPoint = inside;
+      this.cutTotal = total;
       let t = r * total;
       for (d = 0; d < D; d++) {
         const g = <f64>load<f32>(gaps + (<usize>d << 2));
@@ -558,13 +585,30 @@ export class RandomCutTree {
     unreachable();
   }
 
-  /** box ← box ∪ {p}; false when the box already contained p. */
+  /** box ← box ∪ {p} for D >= WIDE (the caller sets its range sum). */
+  private growBox(node: i32, p: StaticArray<f32>, po: i32): void {
+    const D = this.dimensions;
+    const base = 2 * node * D;
+    const box = this.box;
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const x = v128.load(at(p, po + d));
+      v128.store(at(box, base + d), f32x4.pmin(v128.load(at(box, base + d)), x));
+      v128.store(at(box, base + D + d), f32x4.pmax(v128.load(at(box, base + D + d)), x));
+    }
+    for (; d < D; d++) {
+      const x = unchecked(p[po + d]);
+      if (x < unchecked(box[base + d])) unchecked(box[base + d] = x);
+      if (x > unchecked(box[base + D + d])) unchecked(box[base + D + d] = x);
+    }
+  }
+
+  /** box ← box ∪ {p} for D < WIDE (no range sum to keep); false when the box already contained p. */
   private extendBox(node: i32, p: StaticArray<f32>, po: i32): bool {
     const D = this.dimensions;
     const base = 2 * node * D;
     const box = this.box;
     let changed = false;
-    let range: f64 = 0;
     let d = 0;
     if (D >= 4) {
       let grew = i32x4.splat(0);
@@ -577,27 +621,20 @@ export class RandomCutTree {
         const b2 = f32x4.pmax(b, x);
         v128.store(at(box, base + d), a2);
         v128.store(at(box, base + D + d), b2);
-        range = addLanes(range, f32x4.sub(b2, a2));
       }
       changed = v128.any_true(grew);
     }
     for (; d < D; d++) {
       const x = unchecked(p[po + d]);
-      let a = unchecked(box[base + d]);
-      let b = unchecked(box[base + D + d]);
-      if (x < a) {
-        a = x;
+      if (x < unchecked(box[base + d])) {
         unchecked(box[base + d] = x);
         changed = true;
       }
-      if (x > b) {
-        b = x;
+      if (x > unchecked(box[base + D + d])) {
         unchecked(box[base + D + d] = x);
         changed = true;
       }
-      range += <f64>(b - a);
     }
-    if (D >= WIDE) unchecked(this.boxRange[node] = range);
     return changed;
   }
 
@@ -687,21 +724,24 @@ export class RandomCutTree {
   }
 
   /**
-   * Loads one word per cache line of the boxes on path[0..h) (deepest first), and returns
-   * them combined. The loads are independent, so the CPU keeps many misses in flight;
-   * the score ascent that follows then finds its boxes in cache instead of waiting on
-   * each in turn.
+   * Loads one word per cache line of the boxes on path[h-12..h) (deepest first), their
+   * cached range sums and the leaf's point, and returns them combined. The loads are
+   * independent, so the CPU keeps many misses in flight; the duplicate test and the score
+   * ascent that follow then find their data in cache instead of waiting on each in turn.
    */
   touch(path: StaticArray<i32>, h: i32): i32 {
     const D = this.dimensions;
     const box = this.box;
+    const ranges = this.boxRange;
     const span = 2 * D;
-    let acc = 0;
+    let acc = reinterpret<i32>(unchecked(this.store.coords[unchecked(this.leafPoint[~unchecked(path[h])]) * D]));
     const stop = h > 12 ? h - 12 : 0;
     for (let j = h - 1; j >= stop; j--) {
-      const base = unchecked(path[j]) * span;
+      const node = unchecked(path[j]);
+      const base = node * span;
       for (let k = 0; k < span; k += 16) acc ^= reinterpret<i32>(unchecked(box[base + k]));
       acc ^= reinterpret<i32>(unchecked(box[base + span - 1]));
+      acc ^= <i32>reinterpret<i64>(unchecked(ranges[node]));
     }
     return acc;
   }

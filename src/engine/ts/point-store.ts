@@ -47,7 +47,10 @@ export class PointStore {
     const slot = this.freeHead;
     this.freeHead = -2 - this.refCount[slot]!;
     const d = this.dimensions;
-    this.coords.set(src.subarray(offset, offset + d), slot * d);
+    // A plain loop: a subarray view would be one allocation per update.
+    const coords = this.coords;
+    const base = slot * d;
+    for (let i = 0; i < d; i++) coords[base + i] = src[offset + i]!;
     this.refCount[slot] = 0;
     this.inUse++;
     return slot;

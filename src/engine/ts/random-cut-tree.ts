@@ -28,6 +28,13 @@ export const WIDE = 8;
  */
 let cutGaps = new Float64Array(64);
 
+/**
+ * The random cut's total per level of one insert (D >= WIDE): the f64 sum, in dimension
+ * order, of fround(max - min) over the box ∪ p, which is exactly the range sum the new node
+ * and every extended ancestor will hold, so they take it from here instead of adding again.
+ */
+let levelTotals = new Float64Array(257);
+
 /** Where the touch loads' sum goes, so that they are not dropped. */
 const touchSink = { value: 0 };
 
@@ -248,13 +255,18 @@ export class RandomCutTree {
 
     // Walk up from the leaf; the box at each level is that node's own box. The highest
     // separating level wins.
+    const wide = D >= WIDE;
+    if (wide && levelTotals.length <= h) levelTotals = new Float64Array(h + 1);
+    const totals = levelTotals;
     let cutLevel = -1;
     let cutD = 0;
     let cutV = 0;
-    for (let level = h; ; level--) {
+    let level = h;
+    for (; ; level--) {
       const code = path[level]!;
       const r = rng.nextDouble();
       this.randomCut(r, coords, po, code);
+      if (wide) totals[level] = this.cutTotal;
       const d = this.chosenDim;
       const v = this.chosenValue;
       const pd = coords[po + d]!;
@@ -265,6 +277,8 @@ export class RandomCutTree {
       }
       if (level === 0 || this.boxHoldsPoint) break;
     }
+    // Boxes at levels [0, holdLevel] already hold p; those below it do not.
+    const holdLevel = this.boxHoldsPoint ? level : -1;
 
     // Splice a new internal node above the chosen subtree.
     const sub = path[cutLevel]!;
@@ -279,27 +293,27 @@ export class RandomCutTree {
     const sa = sub < 0 ? coords : box;
     const sl = sub < 0 ? this.leafPoint[~sub]! * D : 2 * sub * D;
     const sh = sub < 0 ? sl : sl + D;
-    let range = 0;
     for (let d = 0; d < D; d++) {
       const x = coords[po + d]!;
       const lo = sa[sl + d]!;
       const hi = sa[sh + d]!;
-      const a = x < lo ? x : lo;
-      const b = x > hi ? x : hi;
-      box[base + d] = a;
-      box[base + D + d] = b;
-      range += Math.fround(b - a);
+      box[base + d] = x < lo ? x : lo;
+      box[base + D + d] = x > hi ? x : hi;
     }
-    if (D >= WIDE) this.boxRange[node] = range;
+    // The new node's box is the cut's box at cutLevel, sub's box ∪ p.
+    if (wide) this.boxRange[node] = totals[cutLevel]!;
     if (cutLevel === 0) {
       this.root = node;
     } else {
       const parent = path[cutLevel - 1]!;
       if (this.left(parent) === sub) this.setLeft(parent, node);
       else this.setRight(parent, node);
-      // Grow ancestors' boxes; once one already holds p, all above it do too.
-      for (let level = cutLevel - 1; level >= 0; level--) {
-        if (!this.extendBox(path[level]!, coords, po)) break;
+      // Grow the ancestors' boxes that do not hold p yet (each was a cut's box, so its new
+      // range sum is that cut's total).
+      for (let l = cutLevel - 1; l > holdLevel; l--) {
+        const a = path[l]!;
+        this.extendBox(a, coords, po);
+        if (wide) this.boxRange[a] = totals[l]!;
       }
     }
     return leafNew;
@@ -307,6 +321,8 @@ export class RandomCutTree {
 
   private chosenDim = 0;
   private chosenValue = 0;
+  /** Set by randomCut: the f64 sum of the gaps of the box ∪ p, in dimension order. */
+  private cutTotal = 0;
 
   /**
    * randomCut(r, p, X) of §6.3 step 4 with X the box of `code`; sets chosenDim/Value, and
@@ -334,6 +350,7 @@ export class RandomCutTree {
       total += g;
     }
     this.boxHoldsPoint = inside;
+    this.cutTotal = total;
     let t = r * total;
     for (let d = 0; d < D; d++) {
       const g = gaps[d]!;
@@ -378,31 +395,17 @@ export class RandomCutTree {
     throw new Error('RandomCutTree: no dimension to cut (internal invariant broken)');
   }
 
-  /** box ← box ∪ {p}; false when the box already contained p. */
-  private extendBox(node: number, p: Float32Array, po: number): boolean {
+  /** box ← box ∪ {p} (its range sum is the caller's). */
+  private extendBox(node: number, p: Float32Array, po: number): void {
     const D = this.dimensions;
     const base = 2 * node * D;
+    const top = base + D;
     const box = this.box;
-    let changed = false;
-    let range = 0;
     for (let d = 0; d < D; d++) {
       const x = p[po + d]!;
-      let a = box[base + d]!;
-      let b = box[base + D + d]!;
-      if (x < a) {
-        a = x;
-        box[base + d] = x;
-        changed = true;
-      }
-      if (x > b) {
-        b = x;
-        box[base + D + d] = x;
-        changed = true;
-      }
-      range += Math.fround(b - a);
+      if (x < box[base + d]!) box[base + d] = x;
+      if (x > box[top + d]!) box[top + d] = x;
     }
-    if (D >= WIDE) this.boxRange[node] = range;
-    return changed;
   }
 
   /** box(node) ← box(left) ∪ box(right); false when nothing changed. */
@@ -464,27 +467,30 @@ export class RandomCutTree {
     let range = 0;
     for (let d = 0; d < D; d++) {
       const x = p[po + d]!;
-      const oldLo = box[base + d]!;
-      const oldHi = box[base + D + d]!;
-      if (x > oldLo && x < oldHi) {
-        range += Math.fround(oldHi - oldLo);
-        continue;
+      let lo = box[base + d]!;
+      let hi = box[base + D + d]!;
+      // Each bound is read again from the children only where p held it.
+      if (x <= lo) {
+        const a = la[ll + d]!;
+        const b = ra[rl + d]!;
+        const v = a < b ? a : b;
+        if (v !== lo) {
+          box[base + d] = v;
+          lo = v;
+          changed = true;
+        }
       }
-      const a = la[ll + d]!;
-      const b = ra[rl + d]!;
-      const lo = a < b ? a : b;
-      const c = la[lh + d]!;
-      const e = ra[rh + d]!;
-      const hi = c > e ? c : e;
+      if (x >= hi) {
+        const c = la[lh + d]!;
+        const e = ra[rh + d]!;
+        const v = c > e ? c : e;
+        if (v !== hi) {
+          box[base + D + d] = v;
+          hi = v;
+          changed = true;
+        }
+      }
       range += Math.fround(hi - lo);
-      if (lo !== oldLo) {
-        box[base + d] = lo;
-        changed = true;
-      }
-      if (hi !== oldHi) {
-        box[base + D + d] = hi;
-        changed = true;
-      }
     }
     this.boxRange[node] = range;
     return changed;
@@ -525,16 +531,20 @@ export class RandomCutTree {
   }
 
   /**
-   * One load per cache line of the boxes of path[h-12..h) (deepest first): independent loads
-   * overlap their misses, and the ascent that follows finds its boxes in cache.
+   * One load per cache line of the boxes of path[h-12..h) (deepest first), of their cached
+   * range sums and of the leaf's point: independent loads overlap their misses, and the
+   * duplicate test and the ascent that follow find their data in cache.
    */
   private touch(path: Int32Array, h: number): void {
     const box = this.box;
+    const ranges = this.boxRange;
     const span = 2 * this.dimensions;
-    let sink = 0;
+    let sink = this.store.coords[this.leafPoint[~path[h]!]! * this.dimensions]!;
     for (let j = h - 1, stop = Math.max(0, h - 12); j >= stop; j--) {
-      const b0 = path[j]! * span;
+      const node = path[j]!;
+      const b0 = node * span;
       for (let k = 0; k < span; k += 16) sink += box[b0 + k]!;
+      sink += ranges[node]!;
     }
     touchSink.value += sink;
   }
@@ -548,6 +558,7 @@ export class RandomCutTree {
   scoreAlong(path: Int32Array, h: number, q: Float32Array, qo: number, mass: number, ln: Float64Array): number {
     const D = this.dimensions;
     const leaf = ~path[h]!;
+    if (D >= WIDE) this.touch(path, h);
     let s: number;
     if (this.store.equals(this.leafPoint[leaf]!, q, qo)) {
       const m = this.leafMass[leaf]!;
@@ -600,15 +611,20 @@ export class RandomCutTree {
       const box = this.box;
       const outside = this.outside;
       const ranges = this.boxRange;
-      this.touch(path, h);
-      let n = D;
+      // A coordinate below one box is below or inside every box above it, never above (and
+      // the same the other way round), so the outside coordinates are kept in two lists:
+      // below at outside[0..nb) in dimension order, above at outside[ta..D) filled from the
+      // end (so read from D - 1 down it is in dimension order). Each coordinate then needs one
+      // comparison and one box load per ancestor; the two sums add the same terms in the same
+      // order as one pass over every coordinate would.
+      let nb = 0;
+      let ta = D;
       for (let j = h - 1; j >= 0; j--) {
         const node = path[j]!;
         const base = 2 * node * D;
         const top = base + D;
         let below = 0;
         let above = 0;
-        let m = 0;
         // fround(lo - x) > 0 exactly when lo > x (an f32 difference of unequal values is never
         // 0), so the differences are computed only for coordinates outside.
         if (j === h - 1) {
@@ -617,33 +633,41 @@ export class RandomCutTree {
             const lo = box[base + d]!;
             if (lo > x) {
               below += Math.fround(lo - x);
-              outside[m++] = d;
+              outside[nb++] = d;
             } else {
               const hi = box[top + d]!;
               if (x > hi) {
                 above += Math.fround(x - hi);
-                outside[m++] = d;
+                outside[--ta] = d;
               }
             }
           }
         } else {
-          for (let k = 0; k < n; k++) {
+          let m = 0;
+          for (let k = 0; k < nb; k++) {
             const d = outside[k]!;
-            const x = q[qo + d]!;
             const lo = box[base + d]!;
+            const x = q[qo + d]!;
             if (lo > x) {
               below += Math.fround(lo - x);
               outside[m++] = d;
-            } else {
-              const hi = box[top + d]!;
-              if (x > hi) {
-                above += Math.fround(x - hi);
-                outside[m++] = d;
-              }
             }
           }
+          nb = m;
+          // The above list fills the scratch from its end: read from the end, it is in
+          // dimension order.
+          let w = D;
+          for (let k = D - 1; k >= ta; k--) {
+            const d = outside[k]!;
+            const hi = box[top + d]!;
+            const x = q[qo + d]!;
+            if (x > hi) {
+              above += Math.fround(x - hi);
+              outside[--w] = d;
+            }
+          }
+          ta = w;
         }
-        n = m;
         const out = above + below;
         if (out === 0) break;
         const pr = out / (ranges[node]! + out);
