@@ -29,18 +29,29 @@ export class SinkError extends RcfStreamError {
   }
 }
 
-export class KinesisOutputSink implements Sink {
-  readonly name = 'output stream';
+/** One part of each batch -> a Kinesis stream (PutRecords, retried by KinesisSink); acknowledged once all of it is in. */
+abstract class KinesisStreamSink implements Sink {
+  abstract readonly name: string;
   delivered = 0;
   constructor(readonly sink: KinesisSink) {}
 
+  protected abstract entries(batch: ScoredBatch): SinkEntry[];
+
   async deliver(batch: ScoredBatch): Promise<void> {
-    if (batch.outputs.length === 0) return;
-    await this.sink.put(batch.outputs.map((o): SinkEntry => ({ data: o.data, partitionKey: o.partitionKey })));
-    this.delivered += batch.outputs.length;
+    const entries = this.entries(batch);
+    if (entries.length === 0) return;
+    await this.sink.put(entries);
+    this.delivered += entries.length;
   }
 
   async close(): Promise<void> {}
+}
+
+export class KinesisOutputSink extends KinesisStreamSink {
+  readonly name = 'output stream';
+  protected entries(batch: ScoredBatch): SinkEntry[] {
+    return batch.outputs.map((o) => ({ data: o.data, partitionKey: o.partitionKey }));
+  }
 }
 
 export class StreamOutputSink implements Sink {
@@ -97,18 +108,11 @@ export class DeadLetterFileSink implements Sink {
   }
 }
 
-export class DeadLetterStreamSink implements Sink {
+export class DeadLetterStreamSink extends KinesisStreamSink {
   readonly name = 'dead-letter stream';
-  delivered = 0;
-  constructor(readonly sink: KinesisSink) {}
-
-  async deliver(batch: ScoredBatch): Promise<void> {
-    if (batch.deadLetters.length === 0) return;
-    await this.sink.put(batch.deadLetters.map(({ letter, record }) => deadLetterEntry(letter, record)));
-    this.delivered += batch.deadLetters.length;
+  protected entries(batch: ScoredBatch): SinkEntry[] {
+    return batch.deadLetters.map(({ letter, record }) => deadLetterEntry(letter, record));
   }
-
-  async close(): Promise<void> {}
 }
 
 /** A dead letter on the dead-letter stream: the reason and the original record, under its own partition key. */
