@@ -56,16 +56,16 @@ export function rowKey(config: BenchConfig, engine: EngineName): string {
  * How it was run: bench/NOTES.md, "Java side by side".
  */
 export const JAVA_SIDE_BY_SIDE = {
-  date: '2026-12-01',
+  date: '2026-12-02',
   conditions:
-    'commit df4a207, shared 2-core VM (AMD EPYC), OpenJDK 17.0.15, Node 20.20.2, load average 8-11 (other sessions busy), ' +
+    'commit c871432, shared 2-core VM (AMD EPYC), OpenJDK 17.0.15, Node 20.20.2, load average 5-12 (other sessions busy), ' +
     'so points per CPU-second of each process (JIT, GC and compiler threads included), median of 3 rounds',
   rows: {
-    't50-1d': { java: 16_077, wasm: 118_351, ts: 41_731 },
-    't100-1d': { java: 12_005, wasm: 52_398, ts: 16_021 },
-    't50-1d-s4': { java: 14_925, wasm: 81_376, ts: 18_889 },
-    't30-3d': { java: 21_739, wasm: 123_241, ts: 47_081 },
-    't30-5d-s8': { java: 10_363, wasm: 27_127, ts: 8_605 },
+    't50-1d': { java: 14_859, wasm: 111_333, ts: 46_450 },
+    't100-1d': { java: 10_417, wasm: 45_573, ts: 20_011 },
+    't50-1d-s4': { java: 14_451, wasm: 65_800, ts: 18_463 },
+    't30-3d': { java: 19_802, wasm: 122_404, ts: 50_465 },
+    't30-5d-s8': { java: 9_242, wasm: 29_558, ts: 10_552 },
   } as Readonly<Record<string, { java: number; wasm: number; ts: number }>>,
 };
 
