@@ -8,19 +8,7 @@ import {
   tailEvidence,
   type QualityGraderOptions,
 } from '../../src/detect/quality-grader.js';
-
-/** Deterministic uniform [0, 1) numbers (a 32-bit xorshift), so streams are reproducible. */
-function uniform(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+import { uniform } from '../support/xorshift.js';
 
 /** Approximately normal noise: sum of 12 uniforms, centred. */
 function normal(seed: number): () => number {

@@ -5,22 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { createForestSync } from '../../src/index.js';
 import { QUALITY_FOREST_DEFAULTS, QualityGrader, type QualityGraderOptions } from '../../src/detect/quality-grader.js';
+import { uniform } from '../support/xorshift.js';
 
 const START = Date.UTC(2020, 0, 6);
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-
-function uniform(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 function forestScores(values: number[], seed = 3): Float64Array {
   const forest = createForestSync({ dimensions: 1, ...QUALITY_FOREST_DEFAULTS, randomSeed: seed });

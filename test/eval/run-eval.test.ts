@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatNabTimestamp } from '../../src/eval/nab-corpus.js';
 import { EVAL_DETECTOR_NAMES, runEval, type EvalProgress, type EvalResult } from '../../src/eval/run-eval.js';
+import { uniform } from '../support/xorshift.js';
 
 // The shared NAB subset beside the repository (../shared, or RCF_SHARED_DIR); missing data fails loudly.
 const NAB_DIR = join(sharedDir(), 'data', 'nab');
@@ -16,15 +17,8 @@ const SPIKE_ROW = 2400;
 
 /** Deterministic noise in [-1, 1). */
 function noise(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s / 2 ** 32) * 2 - 1;
-  };
+  const next = uniform(seed);
+  return () => next() * 2 - 1;
 }
 
 function csv(values: number[]): string {
