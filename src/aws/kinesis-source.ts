@@ -26,6 +26,8 @@ import {
   type GetRecordsCommandOutput,
   type GetShardIteratorCommandInput,
   type KinesisClient,
+  type ListShardsCommandInput,
+  type ListShardsCommandOutput,
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import {
@@ -404,31 +406,13 @@ export class KinesisSource {
     return p;
   }
 
-  private async listAllShards(): Promise<Shard[] | undefined> {
-    const out: Shard[] = [];
-    let nextToken: string | undefined;
-    for (;;) {
-      const input = nextToken !== undefined ? { NextToken: nextToken } : { ...this.streamRef };
-      let res;
-      try {
-        res = await this.withRetries('ListShards', () => {
-          this.counters.listShardsCalls++;
-          return this.client.send(new ListShardsCommand(input), { abortSignal: this.abort.signal });
-        });
-      } catch (e) {
-        if (errorName(e) === 'ExpiredNextTokenException') {
-          // The listing took longer than the token's lifetime: start it over.
-          out.length = 0;
-          nextToken = undefined;
-          continue;
-        }
-        throw e;
-      }
-      if (res === undefined) return undefined;
-      out.push(...(res.Shards ?? []));
-      nextToken = res.NextToken;
-      if (nextToken === undefined || nextToken === '') return out;
-    }
+  private listAllShards(): Promise<Shard[] | undefined> {
+    return listShards(this.streamRef, (input) =>
+      this.withRetries('ListShards', () => {
+        this.counters.listShardsCalls++;
+        return this.client.send(new ListShardsCommand(input), { abortSignal: this.abort.signal });
+      }),
+    );
   }
 
   private addShards(listed: Shard[], initialSync: boolean): void {
@@ -735,17 +719,41 @@ function specFromCheckpoint(cp: ShardCheckpoint): IteratorSpec {
 }
 
 /**
- * Open shards of a stream (no ending sequence number), by one ListShards listing; throws on a
- * failed call. For sizing before reading (run's default --workers), not for reading.
+ * Every shard of a stream, page by page; a listing that outlived its token starts over.
+ * `call` makes one ListShards call (retried as its caller sees fit); undefined: stopped.
+ */
+async function listShards(
+  streamRef: { StreamName?: string; StreamARN?: string },
+  call: (input: ListShardsCommandInput) => Promise<ListShardsCommandOutput | undefined>,
+): Promise<Shard[] | undefined> {
+  const out: Shard[] = [];
+  let nextToken: string | undefined;
+  for (;;) {
+    const input = nextToken !== undefined ? { NextToken: nextToken } : { ...streamRef };
+    let res;
+    try {
+      res = await call(input);
+    } catch (e) {
+      if (errorName(e) === 'ExpiredNextTokenException') {
+        out.length = 0;
+        nextToken = undefined;
+        continue;
+      }
+      throw e;
+    }
+    if (res === undefined) return undefined;
+    out.push(...(res.Shards ?? []));
+    nextToken = res.NextToken;
+    if (nextToken === undefined || nextToken === '') return out;
+  }
+}
+
+/**
+ * Open shards of a stream (no ending sequence number), by one listing without retries; throws
+ * on a failed call. For sizing before reading (run's default --workers), not for reading.
  */
 export async function countOpenShards(client: KinesisClient, stream: { streamName?: string | undefined; streamArn?: string | undefined }): Promise<number> {
-  let open = 0;
-  let nextToken: string | undefined;
-  const ref = stream.streamArn !== undefined ? { StreamARN: stream.streamArn } : { StreamName: stream.streamName };
-  do {
-    const res = await client.send(new ListShardsCommand(nextToken !== undefined ? { NextToken: nextToken } : ref));
-    for (const s of res.Shards ?? []) if (s.SequenceNumberRange?.EndingSequenceNumber === undefined) open++;
-    nextToken = res.NextToken !== '' ? res.NextToken : undefined;
-  } while (nextToken !== undefined);
-  return open;
+  const ref = stream.streamArn !== undefined ? { StreamARN: stream.streamArn } : stream.streamName !== undefined ? { StreamName: stream.streamName } : {};
+  const shards = (await listShards(ref, (input) => client.send(new ListShardsCommand(input))))!;
+  return shards.filter((s) => s.SequenceNumberRange?.EndingSequenceNumber === undefined).length;
 }

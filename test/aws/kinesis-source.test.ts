@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutRecordsCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../../src/aws/clients.js';
-import { KinesisSource, type KinesisSourceOptions, type ShardBatch, type SourceRecord } from '../../src/aws/kinesis-source.js';
+import { KinesisSource, countOpenShards, type KinesisSourceOptions, type ShardBatch, type SourceRecord } from '../../src/aws/kinesis-source.js';
 import { aggregate } from '../../src/aws/kpl.js';
 import type { Checkpoint } from '../../src/checkpoint/checkpoint-store.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
@@ -419,6 +419,17 @@ describe('KinesisSource', () => {
     expect(ends.map((b) => b.shardId).sort()).toEqual(['shardId-000000000000', 'shardId-000000000001']);
     expect(ends.every((b) => b.childShardIds?.[0] === 'shardId-000000000002')).toBe(true);
     expect(batches.findIndex((b) => b.shardId === 'shardId-000000000002')).toBeGreaterThan(batches.indexOf(ends[1]!));
+  });
+
+  it('countOpenShards counts a split parent as closed and its two children as open', async () => {
+    await createStream(direct, 'src-count', 2);
+    expect(await countOpenShards(direct, { streamName: 'src-count' })).toBe(2);
+    await direct.send(
+      new SplitShardCommand({ StreamName: 'src-count', ShardToSplit: 'shardId-000000000000', NewStartingHashKey: (1n << 126n).toString() }),
+    );
+    await waitForStreamActive(direct, 'src-count');
+    expect(await countOpenShards(direct, { streamName: 'src-count' })).toBe(3);
+    await expect(countOpenShards(direct, { streamName: 'no-such-stream' })).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
   });
 
   it('ends the iteration with a clear error for a stream that does not exist', async () => {
