@@ -25,6 +25,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SNSClient } from '@aws-sdk/client-sns';
@@ -62,7 +63,7 @@ import type { PipelineObserver, PipelineStats, ScoredBatch, Sink } from '../pipe
 import { safeObserver, shapeOf } from '../pipeline/observers.js';
 import { decodeScopedModels, encodeScopedModels, encodeScopedParts, estimateModelBytes, modelFingerprint } from '../pipeline/models.js';
 import { ModelWorkerPool } from '../detect/model-workers.js';
-import { defaultWorkers, machineCores } from './worker-count.js';
+import { defaultWorkers } from './worker-count.js';
 import { snapshotDetector } from '../detect/detector-snapshot.js';
 import { ModelScopeError, ScopedModels } from '../pipeline/scoped-models.js';
 import { DeadLetterFileSink, DeadLetterStreamSink, KinesisOutputSink, NotificationSink, StreamOutputSink } from '../pipeline/sinks.js';
@@ -341,7 +342,7 @@ export class AnomalyService {
             log.warn('could not count the open shards; scoring on this thread', { error: errorMessage(error) });
           }
         }
-        workers = defaultWorkers({ scope, openShards, cores: options.cores ?? machineCores(), available: ModelWorkerPool.available });
+        workers = defaultWorkers({ scope, openShards, cores: options.cores ?? availableParallelism(), available: ModelWorkerPool.available });
       }
       if (workers > 1) {
         // Each worker owns whole shards' models; restored ones (validated above) are loaded into their workers.

@@ -10,7 +10,6 @@
  * a resharding adds later are hashed onto the same workers (modelWorkerOf), so the result
  * stays identical and a restart picks up the new shard count.
  */
-import { availableParallelism } from 'node:os';
 import type { ModelScope } from '../detect/settings.js';
 
 /** More threads than this rarely pay: the main thread's reading and formatting becomes the limit. */
@@ -32,7 +31,3 @@ export function defaultWorkers(input: DefaultWorkersInput): number {
   return Math.max(1, Math.min(input.cores, MAX_DEFAULT_WORKERS, input.openShards));
 }
 
-/** The machine's cores, as Node reports them. */
-export function machineCores(): number {
-  return availableParallelism();
-}
