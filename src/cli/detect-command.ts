@@ -22,7 +22,7 @@ import { DeadLetterWriter } from '../io/dead-letter.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../io/line-reader.js';
 import { createRecordParser, type FieldMapping, type InputFormat, type RecordParser } from '../io/record-parser.js';
 import type { RecordDetector } from '../detect/detector.js';
-import type { DetectorSpec } from '../detect/detector-host.js';
+import type { DetectorSpec } from '../detect/detector-spec.js';
 import { ModelWorkerPool } from '../detect/model-workers.js';
 import { decodeModels, encodeModels, modelFingerprint, ModelMismatchError } from '../pipeline/models.js';
 import type { DetectionSettings } from '../detect/settings.js';

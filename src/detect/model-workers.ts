@@ -24,7 +24,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { DetectionBatch, type RecordDetector } from './detector.js';
-import { copyResults, createRecordDetector, type BatchResults, type DetectorSpec } from './detector-host.js';
+import { copyResults, createRecordDetector, type BatchResults, type DetectorSpec } from './detector-spec.js';
 import { restoreDetector, snapshotDetector } from './detector-snapshot.js';
 import { graderFactory } from './strategy.js';
 import { RcfStreamError } from '../util/errors.js';

@@ -17,10 +17,10 @@
 import { resolveOptions } from '../forest/options.js';
 import { snapshotDetector, restoreDetector } from '../detect/detector-snapshot.js';
 import { DetectionBatch, type GraderFactory, type RecordDetector } from '../detect/detector.js';
-import { createRecordDetector } from '../detect/detector-host.js';
+import { createRecordDetector } from '../detect/detector-spec.js';
 import { mulberry32 } from '../generate/temperature.js';
 import type { DetectionSettings, ModelScope } from '../detect/settings.js';
-import type { DetectorSpec } from '../detect/detector-host.js';
+import type { DetectorSpec } from '../detect/detector-spec.js';
 import { ScopedModels } from './scoped-models.js';
 import { DETECTION_OPTIONS, spellOption } from '../detect/options.js';
 import { RcfStreamError } from '../util/errors.js';

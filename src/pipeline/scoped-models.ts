@@ -13,7 +13,7 @@
  * a parent's would make the result depend on which parent is read last.
  */
 import type { DetectionBatch, RecordDetector } from '../detect/detector.js';
-import { createRecordDetector, type DetectorSpec } from '../detect/detector-host.js';
+import { createRecordDetector, type DetectorSpec } from '../detect/detector-spec.js';
 import type { ModelScope } from '../detect/settings.js';
 import type { ModelWorkerPool } from '../detect/model-workers.js';
 import { RcfStreamError } from '../util/errors.js';

@@ -17,7 +17,7 @@
  * When a sink rejects, processBatch rejects too and the models in memory have learned
  * records that were not delivered: drop the pipeline and start again from the saved state.
  */
-import type { DetectorSpec } from '../detect/detector-host.js';
+import type { DetectorSpec } from '../detect/detector-spec.js';
 import type { DetectionSettings } from '../detect/settings.js';
 import { graderFactory } from '../detect/strategy.js';
 import { BatchProcessor } from './batch-processor.js';

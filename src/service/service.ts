@@ -55,7 +55,7 @@ import {
   type ShardCheckpoint,
 } from '../checkpoint/index.js';
 import { DeadLetterWriter } from '../io/dead-letter.js';
-import type { DetectorSpec } from '../detect/detector-host.js';
+import type { DetectorSpec } from '../detect/detector-spec.js';
 import { describeStrategy, graderFactory } from '../detect/strategy.js';
 import { OutputSink } from '../io/output.js';
 import { BatchProcessor } from '../pipeline/batch-processor.js';

@@ -7,7 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DetectionBatch, type RecordDetector } from '../../src/detect/detector.js';
-import { createRecordDetector, type DetectorSpec } from '../../src/detect/detector-host.js';
+import { createRecordDetector, type DetectorSpec } from '../../src/detect/detector-spec.js';
 import { snapshotDetector } from '../../src/detect/detector-snapshot.js';
 import { mulberry32 } from '../../src/generate/temperature.js';
 import { ROOT, requireBuilt } from '../cli/cli-support.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRecordDetector } from '../../src/detect/detector-host.js';
+import { createRecordDetector } from '../../src/detect/detector-spec.js';
 import { graderFactory } from '../../src/detect/strategy.js';
 import { decodeModels, encodeModels, modelFingerprint, ModelSnapshotCorruptError } from '../../src/pipeline/models.js';
 import { serviceConfig } from './support.js';

@@ -10,7 +10,7 @@ import { LOCAL_CREDENTIALS } from '../../tools/local-servers.js';
 import { loadServiceConfig, type ServiceConfig } from '../../src/service/run-config.js';
 import { AnomalyService, type ServiceOptions, type ServiceResult } from '../../src/service/service.js';
 import { DetectionBatch } from '../../src/detect/detector.js';
-import { createRecordDetector } from '../../src/detect/detector-host.js';
+import { createRecordDetector } from '../../src/detect/detector-spec.js';
 import { testClientConfig, readWholeStream, startKinesalite, text, type LocalServer } from '../support/local-aws.js';
 import { createKinesisClient } from '../../src/aws/clients.js';
 import { afterAll, beforeAll, expect } from 'vitest';
