@@ -30,6 +30,19 @@ export const NONE: i32 = 0x7fffffff;
   return acc + f64x2.extract_lane(hi, 1);
 }
 
+/**
+ * Adds the lanes of b to acc's lane 0 and those of a to its lane 1, lane by lane in order:
+ * two ordered f64 sums (each the same additions as its scalar loop) for the price of one.
+ */
+@inline function addPairs(acc: v128, b: v128, a: v128): v128 {
+  const lo = i32x4.shuffle(b, a, 0, 4, 1, 5);
+  const hi = i32x4.shuffle(b, a, 2, 6, 3, 7);
+  acc = f64x2.add(acc, f64x2.promote_low_f32x4(lo));
+  acc = f64x2.add(acc, f64x2.promote_low_f32x4(i32x4.shuffle(lo, lo, 2, 3, 2, 3)));
+  acc = f64x2.add(acc, f64x2.promote_low_f32x4(hi));
+  return f64x2.add(acc, f64x2.promote_low_f32x4(i32x4.shuffle(hi, hi, 2, 3, 2, 3)));
+}
+
 /** addLanes over lanes 0..2 only. */
 @inline function addLanes3(acc: f64, w: v128): f64 {
   acc += <f64>f32x4.extract_lane(w, 0);
@@ -854,23 +867,36 @@ export class RandomCutTree {
         const node = unchecked(path[j]);
         const base = 2 * node * D;
         const top = base + D;
-        let below: f64 = 0;
-        let above: f64 = 0;
+        // Lane 0 sums below, lane 1 above, each in dimension order.
+        let sums = f64x2.splat(0);
         let m = 0;
-        const first = j == h - 1;
-        const groups = first ? D4 >> 2 : ng;
-        for (let k = 0; k < groups; k++) {
-          const d = first ? k << 2 : unchecked(outside[k]);
-          const x = v128.load(at(q, d));
-          const gb = f32x4.pmax(zero, f32x4.sub(v128.load(at(box, base + d)), x));
-          const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(at(box, top + d))));
-          if (v128.any_true(v128.or(f32x4.gt(gb, zero), f32x4.gt(ga, zero)))) {
-            below = addLanes(below, gb);
-            above = addLanes(above, ga);
-            unchecked(outside[m++] = d);
+        if (j == h - 1) {
+          for (let d = 0; d < D4; d += 4) {
+            const x = v128.load(at(q, d));
+            const gb = f32x4.pmax(zero, f32x4.sub(v128.load(at(box, base + d)), x));
+            const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(at(box, top + d))));
+            // No branch: lanes inside add +0, and the group stays listed only if a lane is out
+            // (the gaps are +0 or positive, so a nonzero bit means outside).
+            sums = addPairs(sums, gb, ga);
+            unchecked(outside[m] = d);
+            m += <i32>v128.any_true(v128.or(gb, ga));
+          }
+        } else {
+          for (let k = 0; k < ng; k++) {
+            const d = unchecked(outside[k]);
+            const x = v128.load(at(q, d));
+            const gb = f32x4.pmax(zero, f32x4.sub(v128.load(at(box, base + d)), x));
+            const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(at(box, top + d))));
+            // No branch: lanes inside add +0, and the group stays listed only if a lane is out
+            // (the gaps are +0 or positive, so a nonzero bit means outside).
+            sums = addPairs(sums, gb, ga);
+            unchecked(outside[m] = d);
+            m += <i32>v128.any_true(v128.or(gb, ga));
           }
         }
         ng = m;
+        let below = f64x2.extract_lane(sums, 0);
+        let above = f64x2.extract_lane(sums, 1);
         if (tail != 0) {
           let t = tail;
           tail = 0;
