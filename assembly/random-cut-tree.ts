@@ -192,7 +192,7 @@ export class RandomCutTree {
    * only the coordinates where q lies outside the box. Empty for narrower points.
    */
   readonly boxRange: StaticArray<f64>;
-  /** Scratch (D >= WIDE): the score ascent's list of 4-coordinate groups still outside the current ancestor's box; during an insert, the random cut's per-dimension gaps (f32). */
+  /** Scratch (D >= WIDE): the score ascent's list of 4-coordinate groups still outside the current ancestor's box (byte offsets); during an insert, the random cut's per-dimension gaps (f32). */
   private readonly outside: StaticArray<i32>;
   readonly leafPoint: StaticArray<i32>; // doubles as the free-list link of a free leaf
   readonly leafMass: StaticArray<i32>;
@@ -516,7 +516,22 @@ export class RandomCutTree {
       this.boxHoldsPoint = inside;
       this.cutTotal = total;
       let t = r * total;
-      for (d = 0; d < D; d++) {
+      // Whole groups first: where t exceeds the group's gap sum by a margin far above every
+      // rounding error (2^-48 relative against at most 4·2^-53 lost by the four subtractions),
+      // t stays above each of its gaps, so none is chosen and only the four subtractions
+      // remain, in order, as below.
+      for (d = 0; d + 4 <= D; d += 4) {
+        const w = v128.load(gaps + (<usize>d << 2));
+        const a = f64x2.promote_low_f32x4(w);
+        const b = f64x2.promote_low_f32x4(i32x4.shuffle(w, w, 2, 3, 2, 3));
+        const g0 = f64x2.extract_lane(a, 0);
+        const g1 = f64x2.extract_lane(a, 1);
+        const g2 = f64x2.extract_lane(b, 0);
+        const g3 = f64x2.extract_lane(b, 1);
+        if (!(t * 0.9999999999999964 > (g0 + g1 + (g2 + g3)) * 1.0000000000000036)) break;
+        t = t - g0 - g1 - g2 - g3;
+      }
+      for (; d < D; d++) {
         const g = <f64>load<f32>(gaps + (<usize>d << 2));
         if (t <= g && g > 0) {
           const x = unchecked(p[po + d]);
@@ -744,17 +759,21 @@ export class RandomCutTree {
    */
   touch(path: StaticArray<i32>, h: i32): i32 {
     const D = this.dimensions;
-    const box = this.box;
-    const ranges = this.boxRange;
-    const span = 2 * D;
+    const boxes = changetype<usize>(this.box);
+    const ranges = changetype<usize>(this.boxRange);
+    const bytes = <usize>D << 3; // one box: 2D floats
     let acc = reinterpret<i32>(unchecked(this.store.coords[unchecked(this.leafPoint[~unchecked(path[h])]) * D]));
     const stop = h > 12 ? h - 12 : 0;
     for (let j = h - 1; j >= stop; j--) {
-      const node = unchecked(path[j]);
-      const base = node * span;
-      for (let k = 0; k < span; k += 16) acc ^= reinterpret<i32>(unchecked(box[base + k]));
-      acc ^= reinterpret<i32>(unchecked(box[base + span - 1]));
-      acc ^= <i32>reinterpret<i64>(unchecked(ranges[node]));
+      const node = <usize>unchecked(path[j]);
+      const b = boxes + node * bytes;
+      // Byte offsets as immediates: one instruction per load.
+      let off: usize = 0;
+      for (; off + 256 <= bytes; off += 256) {
+        acc ^= load<i32>(b + off) ^ load<i32>(b + off, 64) ^ load<i32>(b + off, 128) ^ load<i32>(b + off, 192);
+      }
+      for (; off < bytes; off += 64) acc ^= load<i32>(b + off);
+      acc ^= load<i32>(b + bytes - 4) ^ load<i32>(ranges + (node << 3));
     }
     return acc;
   }
@@ -867,31 +886,36 @@ export class RandomCutTree {
         const node = unchecked(path[j]);
         const base = 2 * node * D;
         const top = base + D;
-        // Lane 0 sums below, lane 1 above, each in dimension order.
+        // Lane 0 sums below, lane 1 above, each in dimension order. Byte addresses and byte
+        // offsets in the list keep each load to one address add.
         let sums = f64x2.splat(0);
         let m = 0;
+        const qp = changetype<usize>(q);
+        const lp = changetype<usize>(box) + (<usize>base << 2);
+        const hp = lp + (<usize>D << 2);
+        const list = changetype<usize>(outside);
         if (j == h - 1) {
-          for (let d = 0; d < D4; d += 4) {
-            const x = v128.load(at(q, d));
-            const gb = f32x4.pmax(zero, f32x4.sub(v128.load(at(box, base + d)), x));
-            const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(at(box, top + d))));
-            // No branch: lanes inside add +0, and the group stays listed only if a lane is out
-            // (the gaps are +0 or positive, so a nonzero bit means outside).
+          const end = <usize>D4 << 2;
+          for (let o: usize = 0; o < end; o += 16) {
+            const x = v128.load(qp + o);
+            const gb = f32x4.pmax(zero, f32x4.sub(v128.load(lp + o), x));
+            const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(hp + o)));
+            // No branch: lanes inside add +0, and the group stays listed only if a lane is
+            // out (the gaps are +0 or positive: a lane of gb | ga above 0 is outside).
             sums = addPairs(sums, gb, ga);
-            unchecked(outside[m] = d);
-            m += <i32>v128.any_true(v128.or(gb, ga));
+            store<i32>(list + (<usize>m << 2), <i32>o);
+            m += (i32x4.bitmask(f32x4.gt(v128.or(gb, ga), zero)) + 15) >> 4;
           }
         } else {
-          for (let k = 0; k < ng; k++) {
-            const d = unchecked(outside[k]);
-            const x = v128.load(at(q, d));
-            const gb = f32x4.pmax(zero, f32x4.sub(v128.load(at(box, base + d)), x));
-            const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(at(box, top + d))));
-            // No branch: lanes inside add +0, and the group stays listed only if a lane is out
-            // (the gaps are +0 or positive, so a nonzero bit means outside).
+          const end = list + (<usize>ng << 2);
+          for (let e = list; e < end; e += 4) {
+            const o = <usize>load<i32>(e);
+            const x = v128.load(qp + o);
+            const gb = f32x4.pmax(zero, f32x4.sub(v128.load(lp + o), x));
+            const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(hp + o)));
             sums = addPairs(sums, gb, ga);
-            unchecked(outside[m] = d);
-            m += <i32>v128.any_true(v128.or(gb, ga));
+            store<i32>(list + (<usize>m << 2), <i32>o);
+            m += (i32x4.bitmask(f32x4.gt(v128.or(gb, ga), zero)) + 15) >> 4;
           }
         }
         ng = m;
