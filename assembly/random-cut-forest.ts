@@ -1,10 +1,10 @@
 import { JavaRandom } from './java-random';
 import { lnTable } from './ln';
 import { PointStore } from './point-store';
-import { lookupQuad, NONE, quadDepthB, quadDepthC, quadDepthD, RandomCutTree } from './random-cut-tree';
+import { lookupQuad, lookupQuadWide, NONE, WIDE, quadDepthB, quadDepthC, quadDepthD, RandomCutTree } from './random-cut-tree';
 import { RejectionBound, Sampler } from './sampler';
 
-/** Where RandomCutTree#touch results go, so the loads are kept. */
+/** Where RandomCutTree#touchLeaf results go, so the loads are kept. */
 let touchSink: i32 = 0;
 
 // The Random Cut Forest of rcf-algorithm.md §4–7, the twin of src/engine/ts. Inputs are
@@ -121,9 +121,11 @@ export class RandomCutForest {
       const b = unchecked(trees[t + 1]);
       const cc = unchecked(trees[t + 2]);
       const d = unchecked(trees[t + 3]);
-      const ha = lookupQuad(a, b, cc, d, c, pathA, pathB, pathC, pathD);
-      if (this.dimensions >= 8) {
-        touchSink ^= a.touch(pathA, ha) ^ b.touch(pathB, quadDepthB) ^ cc.touch(pathC, quadDepthC) ^ d.touch(pathD, quadDepthD);
+      // D >= WIDE: the lookups also load the boxes the four ascents will read.
+      const wide = this.dimensions >= WIDE;
+      const ha = wide ? lookupQuadWide(a, b, cc, d, c, pathA, pathB, pathC, pathD) : lookupQuad(a, b, cc, d, c, pathA, pathB, pathC, pathD);
+      if (wide) {
+        touchSink ^= a.touchLeaf(pathA, ha) ^ b.touchLeaf(pathB, quadDepthB) ^ cc.touchLeaf(pathC, quadDepthC) ^ d.touchLeaf(pathD, quadDepthD);
       }
       const sa = a.scoreAlong(pathA, ha, c, unchecked(samplers[t]).size, ln);
       acc = t == 0 ? sa : acc + sa;

@@ -171,6 +171,110 @@ export function lookupQuad(
   return da;
 }
 
+/** XOR of one word per cache line of the box at b (bytes long), and of its last word. */
+@inline function touchLines(b: usize, bytes: usize): i32 {
+  let acc = load<i32>(b + bytes - 4);
+  let off: usize = 0;
+  for (; off + 256 <= bytes; off += 256) {
+    acc ^= load<i32>(b + off) ^ load<i32>(b + off, 64) ^ load<i32>(b + off, 128) ^ load<i32>(b + off, 192);
+  }
+  for (; off < bytes; off += 64) acc ^= load<i32>(b + off);
+  return acc;
+}
+
+/** Where lookupQuadWide's loads go, so they are kept. */
+export let wideSink: i32 = 0;
+
+/**
+ * lookupQuad for D >= WIDE that also loads every visited node's box (one word per line) and
+ * range sum: the loads do not feed the walk's dependent chain, so they fill the cycles it
+ * leaves idle, and the ascents that follow find the boxes in cache.
+ */
+export function lookupQuadWide(
+  a: RandomCutTree, b: RandomCutTree, c: RandomCutTree, d: RandomCutTree, q: StaticArray<f32>,
+  pa: StaticArray<i32>, pb: StaticArray<i32>, pc: StaticArray<i32>, pd: StaticArray<i32>,
+): i32 {
+  const na = a.node;
+  const nb = b.node;
+  const nc = c.node;
+  const nd = d.node;
+  const ca = a.cutDim;
+  const cb = b.cutDim;
+  const cc = c.cutDim;
+  const cd = d.cutDim;
+  const bytes = <usize>a.dimensions << 3;
+  const ba = changetype<usize>(a.box);
+  const bb = changetype<usize>(b.box);
+  const bc = changetype<usize>(c.box);
+  const bd = changetype<usize>(d.box);
+  const ra = changetype<usize>(a.boxRange);
+  const rb = changetype<usize>(b.boxRange);
+  const rc = changetype<usize>(c.boxRange);
+  const rd = changetype<usize>(d.boxRange);
+  let sink = 0;
+  let x = a.root;
+  let y = b.root;
+  let z = c.root;
+  let w = d.root;
+  let depth = 0;
+  while (x >= 0 && y >= 0 && z >= 0 && w >= 0) {
+    unchecked(pa[depth] = x);
+    unchecked(pb[depth] = y);
+    unchecked(pc[depth] = z);
+    unchecked(pd[depth] = w);
+    depth++;
+    if (depth > 2) {
+      sink ^= touchLines(ba + <usize>x * bytes, bytes) ^ load<i32>(ra + (<usize>x << 3));
+      sink ^= touchLines(bb + <usize>y * bytes, bytes) ^ load<i32>(rb + (<usize>y << 3));
+      sink ^= touchLines(bc + <usize>z * bytes, bytes) ^ load<i32>(rc + (<usize>z << 3));
+      sink ^= touchLines(bd + <usize>w * bytes, bytes) ^ load<i32>(rd + (<usize>w << 3));
+    }
+    const ax = x << 1;
+    const ay = y << 1;
+    const az = z << 1;
+    const aw = w << 1;
+    x = child(unchecked(na[ax + 1]), unchecked(q[unchecked(ca[x])]) > reinterpret<f32>(unchecked(na[ax])));
+    y = child(unchecked(nb[ay + 1]), unchecked(q[unchecked(cb[y])]) > reinterpret<f32>(unchecked(nb[ay])));
+    z = child(unchecked(nc[az + 1]), unchecked(q[unchecked(cc[z])]) > reinterpret<f32>(unchecked(nc[az])));
+    w = child(unchecked(nd[aw + 1]), unchecked(q[unchecked(cd[w])]) > reinterpret<f32>(unchecked(nd[aw])));
+  }
+  let da = depth;
+  let db = depth;
+  let dc = depth;
+  let dd = depth;
+  while ((x & y & z & w) >= 0) {
+    if (x >= 0) {
+      unchecked(pa[da++] = x);
+      sink ^= touchLines(ba + <usize>x * bytes, bytes) ^ load<i32>(ra + (<usize>x << 3));
+      x = child(unchecked(na[(x << 1) + 1]), unchecked(q[unchecked(ca[x])]) > reinterpret<f32>(unchecked(na[x << 1])));
+    }
+    if (y >= 0) {
+      unchecked(pb[db++] = y);
+      sink ^= touchLines(bb + <usize>y * bytes, bytes) ^ load<i32>(rb + (<usize>y << 3));
+      y = child(unchecked(nb[(y << 1) + 1]), unchecked(q[unchecked(cb[y])]) > reinterpret<f32>(unchecked(nb[y << 1])));
+    }
+    if (z >= 0) {
+      unchecked(pc[dc++] = z);
+      sink ^= touchLines(bc + <usize>z * bytes, bytes) ^ load<i32>(rc + (<usize>z << 3));
+      z = child(unchecked(nc[(z << 1) + 1]), unchecked(q[unchecked(cc[z])]) > reinterpret<f32>(unchecked(nc[z << 1])));
+    }
+    if (w >= 0) {
+      unchecked(pd[dd++] = w);
+      sink ^= touchLines(bd + <usize>w * bytes, bytes) ^ load<i32>(rd + (<usize>w << 3));
+      w = child(unchecked(nd[(w << 1) + 1]), unchecked(q[unchecked(cd[w])]) > reinterpret<f32>(unchecked(nd[w << 1])));
+    }
+  }
+  unchecked(pa[da] = x);
+  unchecked(pb[db] = y);
+  unchecked(pc[dc] = z);
+  unchecked(pd[dd] = w);
+  quadDepthB = db;
+  quadDepthC = dc;
+  quadDepthD = dd;
+  wideSink ^= sink;
+  return da;
+}
+
 // A random cut tree (rcf-algorithm.md §6): struct-of-arrays internal nodes with cached
 // bounding boxes, leaves that reference points in the forest's PointStore, index free
 // lists, and no parent pointers (a root-to-leaf path is kept while walking instead).
@@ -752,30 +856,11 @@ export class RandomCutTree {
   }
 
   /**
-   * Loads one word per cache line of the boxes on path[h-12..h) (deepest first), their
-   * cached range sums and the leaf's point, and returns them combined. The loads are
-   * independent, so the CPU keeps many misses in flight; the duplicate test and the score
-   * ascent that follow then find their data in cache instead of waiting on each in turn.
+   * The first word of the leaf's point at path[h], loaded ahead of the duplicate test (the
+   * boxes on the path were loaded by lookupQuadWide).
    */
-  touch(path: StaticArray<i32>, h: i32): i32 {
-    const D = this.dimensions;
-    const boxes = changetype<usize>(this.box);
-    const ranges = changetype<usize>(this.boxRange);
-    const bytes = <usize>D << 3; // one box: 2D floats
-    let acc = reinterpret<i32>(unchecked(this.store.coords[unchecked(this.leafPoint[~unchecked(path[h])]) * D]));
-    const stop = h > 12 ? h - 12 : 0;
-    for (let j = h - 1; j >= stop; j--) {
-      const node = <usize>unchecked(path[j]);
-      const b = boxes + node * bytes;
-      // Byte offsets as immediates: one instruction per load.
-      let off: usize = 0;
-      for (; off + 256 <= bytes; off += 256) {
-        acc ^= load<i32>(b + off) ^ load<i32>(b + off, 64) ^ load<i32>(b + off, 128) ^ load<i32>(b + off, 192);
-      }
-      for (; off < bytes; off += 64) acc ^= load<i32>(b + off);
-      acc ^= load<i32>(b + bytes - 4) ^ load<i32>(ranges + (node << 3));
-    }
-    return acc;
+  touchLeaf(path: StaticArray<i32>, h: i32): i32 {
+    return reinterpret<i32>(unchecked(this.store.coords[unchecked(this.leafPoint[~unchecked(path[h])]) * this.dimensions]));
   }
 
   /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
