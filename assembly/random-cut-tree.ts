@@ -905,7 +905,8 @@ export class RandomCutTree {
         // pmax(0, g) is `g > 0 ? g : 0` lane by lane.
         const gb = f32x4.pmax(zero, f32x4.sub(lo, x));
         const ga = f32x4.pmax(zero, f32x4.sub(x, hi));
-        const out = addLanes(0, ga) + addLanes(0, gb);
+        const sums = addPairs(f64x2.splat(0), gb, ga);
+        const out = f64x2.extract_lane(sums, 1) + f64x2.extract_lane(sums, 0);
         if (out == 0) break;
         const pr = out / (addLanes(0, f32x4.sub(hi, lo)) + out);
         s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
@@ -967,18 +968,18 @@ export class RandomCutTree {
       const D4 = D & ~3;
       let ng = 0;
       let tail = (1 << (D - D4)) - 1;
+      // Byte addresses, and byte offsets in the list, keep each load to one address add.
+      const qp = changetype<usize>(q);
+      const list = changetype<usize>(outside);
+      const boxes = changetype<usize>(box);
+      const half = <usize>D << 2;
       for (let j = h - 1; j >= 0; j--) {
         const node = unchecked(path[j]);
-        const base = 2 * node * D;
-        const top = base + D;
-        // Lane 0 sums below, lane 1 above, each in dimension order. Byte addresses and byte
-        // offsets in the list keep each load to one address add.
+        const lp = boxes + <usize>node * (half << 1);
+        const hp = lp + half;
+        // Lane 0 sums below, lane 1 above, each in dimension order.
         let sums = f64x2.splat(0);
         let m = 0;
-        const qp = changetype<usize>(q);
-        const lp = changetype<usize>(box) + (<usize>base << 2);
-        const hp = lp + (<usize>D << 2);
-        const list = changetype<usize>(outside);
         if (j == h - 1) {
           const end = <usize>D4 << 2;
           for (let o: usize = 0; o < end; o += 16) {
@@ -1014,8 +1015,8 @@ export class RandomCutTree {
             t &= t - 1;
             const d = D4 + i;
             const y = unchecked(q[d]);
-            const gb = unchecked(box[base + d]) - y;
-            const ga = y - unchecked(box[top + d]);
+            const gb = load<f32>(lp + (<usize>d << 2)) - y;
+            const ga = y - load<f32>(hp + (<usize>d << 2));
             if (gb > 0) below += <f64>gb;
             if (ga > 0) above += <f64>ga;
             if (gb > 0 || ga > 0) tail |= 1 << i;
