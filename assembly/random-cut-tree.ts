@@ -74,7 +74,7 @@ let levelTotals = new StaticArray<f64>(257);
 
 /** A child from a node's packed children word: right when goRight, else left (both i16). */
 @inline function child(children: i32, goRight: bool): i32 {
-  return (children << ((1 - <i32>goRight) << 4)) >> 16;
+  return select<i32>(children >> 16, (children << 16) >> 16, goRight);
 }
 
 /** Leaf depths of the second to fourth trees after lookupQuad. */
