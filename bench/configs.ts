@@ -58,14 +58,14 @@ export function rowKey(config: BenchConfig, engine: EngineName): string {
 export const JAVA_SIDE_BY_SIDE = {
   date: '2026-12-02',
   conditions:
-    'commit c871432, shared 2-core VM (AMD EPYC), OpenJDK 17.0.15, Node 20.20.2, load average 5-12 (other sessions busy), ' +
-    'so points per CPU-second of each process (JIT, GC and compiler threads included), median of 3 rounds',
+    'commit 1e2b712, shared 2-core VM (AMD EPYC), OpenJDK 17.0.15, Node 20.20.2, load average 1.2-1.7 (quiet), ' +
+    'points per CPU-second of each process (JIT, GC and compiler threads included), median of 5 rounds',
   rows: {
-    't50-1d': { java: 14_859, wasm: 111_333, ts: 46_450 },
-    't100-1d': { java: 10_417, wasm: 45_573, ts: 20_011 },
-    't50-1d-s4': { java: 14_451, wasm: 65_800, ts: 18_463 },
-    't30-3d': { java: 19_802, wasm: 122_404, ts: 50_465 },
-    't30-5d-s8': { java: 9_242, wasm: 29_558, ts: 10_552 },
+    't50-1d': { java: 20_534, wasm: 132_166, ts: 58_515 },
+    't100-1d': { java: 14_286, wasm: 65_244, ts: 28_085 },
+    't50-1d-s4': { java: 17_825, wasm: 87_036, ts: 28_314 },
+    't30-3d': { java: 25_445, wasm: 138_772, ts: 60_184 },
+    't30-5d-s8': { java: 12_376, wasm: 50_927, ts: 12_871 },
   } as Readonly<Record<string, { java: number; wasm: number; ts: number }>>,
 };
 
