@@ -18,7 +18,7 @@ export interface DetectorSpec {
   maxKeys?: number;
 }
 
-/** A batch's results: the columns of DetectionBatch the sinks read. */
+/** A batch's results: the columns of DetectionBatch the sinks and the formatter read (a DetectionBatch is one). */
 export interface BatchResults {
   score: Float64Array;
   grade: Float64Array;

@@ -42,13 +42,11 @@ type Request =
   | { id: number; op: 'snapshot' }
   | { id: number; op: 'load'; parts: [string, Uint8Array][] };
 
-type ScoreResults = BatchResults;
-
 /** Omit distributed over the union's members. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 type Reply =
-  | { id: number; size: number; evictions: number; results?: ScoreResults; parts?: [string, Uint8Array][] }
+  | { id: number; size: number; evictions: number; results?: BatchResults; parts?: [string, Uint8Array][] }
   | { id: number; error: string };
 
 function workerFile(): string | undefined {
@@ -174,7 +172,7 @@ export class ModelWorkerPool {
     const time = batch.time.slice(0, n);
     const keys = this.#keyed ? batch.keys.slice(0, n) : undefined;
     const reply = await this.#workers[this.workerOf(name)]!.request({ op: 'score', name, n, values, time, keys }, [values.buffer as ArrayBuffer, time.buffer as ArrayBuffer]);
-    const r = (reply as { results?: ScoreResults }).results!;
+    const r = (reply as { results?: BatchResults }).results!;
     batch.score.set(r.score);
     batch.grade.set(r.grade);
     batch.threshold.set(r.threshold);
@@ -223,7 +221,7 @@ export class ModelWorkerPool {
         counts[w]! > 0 ? worker.request({ op: 'score', name, n: counts[w]!, values: values[w]!, time: time[w]!, keys: keys[w]! }, [values[w]!.buffer, time[w]!.buffer]) : undefined,
       ),
     );
-    const results = replies.map((r) => (r as { results?: ScoreResults } | undefined)?.results);
+    const results = replies.map((r) => (r as { results?: BatchResults } | undefined)?.results);
     at.fill(0);
     for (let i = 0; i < n; i++) {
       const w = of[i]!;

@@ -10,21 +10,12 @@
  * for records JSON cannot serialise (e.g. nested thousands of levels deep): callers turn
  * that record into a dead letter (see FormatError and src/pipeline/batch-processor.ts).
  */
+import type { BatchResults } from '../detect/detector-spec.js';
 import { explain, type Explanation } from '../detect/explanation.js';
 import type { DetectionSettings } from '../detect/settings.js';
 import { isAdaptive } from '../detect/strategy.js';
 import type { ByteTextBuilder } from '../io/output.js';
 import { RcfStreamError } from '../util/errors.js';
-
-/** The result columns the formatter reads (DetectionBatch and a worker's BatchResults have them). */
-export interface ResultColumns {
-  score: Float64Array;
-  grade: Float64Array;
-  threshold: Float64Array;
-  anomaly: Uint8Array;
-  high: Float64Array | undefined;
-  low: Float64Array | undefined;
-}
 
 export interface FormatterOptions {
   /** Add "recordId" (the service: a stable id for de-duplication downstream). */
@@ -84,7 +75,7 @@ export class RecordFormatter {
   }
 
   /** Appends one NDJSON line (newline included) for record i; `text` is the input's JSON text when known. */
-  appendLine(out: ByteTextBuilder, text: string | undefined, source: Record<string, unknown>, r: ResultColumns, i: number, recordId?: string): void {
+  appendLine(out: ByteTextBuilder, text: string | undefined, source: Record<string, unknown>, r: BatchResults, i: number, recordId?: string): void {
     let spliceable = text !== undefined && this.#outputFields === undefined;
     if (spliceable) for (const name of this.#added) if (Object.hasOwn(source, name)) spliceable = false;
     if (!spliceable) {
@@ -117,12 +108,12 @@ export class RecordFormatter {
   }
 
   /** The output record's JSON text (no newline). Throws FormatError when it cannot be serialised. */
-  json(source: Record<string, unknown>, r: ResultColumns, i: number, recordId?: string): string {
+  json(source: Record<string, unknown>, r: BatchResults, i: number, recordId?: string): string {
     return guardFormat('output record', () => JSON.stringify(this.object(source, r, i, recordId)));
   }
 
   /** The output record as an object. */
-  object(source: Record<string, unknown>, r: ResultColumns, i: number, recordId?: string): Record<string, unknown> {
+  object(source: Record<string, unknown>, r: BatchResults, i: number, recordId?: string): Record<string, unknown> {
     const results = this.#results(r, i, recordId);
     if (this.#outputFields === undefined) return Object.assign({ ...source }, results);
     const out = Object.create(null) as Record<string, unknown>;
@@ -134,11 +125,11 @@ export class RecordFormatter {
     return out;
   }
 
-  explanation(r: ResultColumns, i: number): Explanation {
+  explanation(r: BatchResults, i: number): Explanation {
     return explain(this.#fields, this.#shingleSize, r.high!, r.low!, i * this.#attributionLength);
   }
 
-  #results(r: ResultColumns, i: number, recordId: string | undefined): Record<string, unknown> {
+  #results(r: BatchResults, i: number, recordId: string | undefined): Record<string, unknown> {
     const out: Record<string, unknown> = { score: r.score[i], anomaly: r.anomaly[i] === 1 };
     if (this.adaptive) {
       out['grade'] = r.grade[i];
