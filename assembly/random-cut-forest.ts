@@ -1,11 +1,8 @@
 import { JavaRandom } from './java-random';
 import { lnTable } from './ln';
 import { PointStore } from './point-store';
-import { lookupQuad, lookupQuadWide, NONE, WIDE, quadDepthB, quadDepthC, quadDepthD, RandomCutTree } from './random-cut-tree';
+import { lookupQuad, lookupQuadWithBoxes, NONE, WIDE, quadDepthB, quadDepthC, quadDepthD, RandomCutTree } from './random-cut-tree';
 import { RejectionBound, Sampler } from './sampler';
-
-/** Where RandomCutTree#touchLeaf results go, so the loads are kept. */
-let touchSink: i32 = 0;
 
 // The Random Cut Forest of rcf-algorithm.md §4–7, the twin of src/engine/ts. Inputs are
 // trusted: the TypeScript host validates them. Records arrive as f64 and become f32 here.
@@ -122,11 +119,9 @@ export class RandomCutForest {
       const cc = unchecked(trees[t + 2]);
       const d = unchecked(trees[t + 3]);
       // D >= WIDE: the lookups also load the boxes the four ascents will read.
-      const wide = this.dimensions >= WIDE;
-      const ha = wide ? lookupQuadWide(a, b, cc, d, c, pathA, pathB, pathC, pathD) : lookupQuad(a, b, cc, d, c, pathA, pathB, pathC, pathD);
-      if (wide) {
-        touchSink ^= a.touchLeaf(pathA, ha) ^ b.touchLeaf(pathB, quadDepthB) ^ cc.touchLeaf(pathC, quadDepthC) ^ d.touchLeaf(pathD, quadDepthD);
-      }
+      const ha = this.dimensions >= WIDE
+        ? lookupQuadWithBoxes(a, b, cc, d, c, pathA, pathB, pathC, pathD)
+        : lookupQuad(a, b, cc, d, c, pathA, pathB, pathC, pathD);
       const sa = a.scoreAlong(pathA, ha, c, unchecked(samplers[t]).size, ln);
       acc = t == 0 ? sa : acc + sa;
       acc += b.scoreAlong(pathB, quadDepthB, c, unchecked(samplers[t + 1]).size, ln);

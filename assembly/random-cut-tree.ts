@@ -82,6 +82,20 @@ export let quadDepthB: i32 = 0;
 export let quadDepthC: i32 = 0;
 export let quadDepthD: i32 = 0;
 
+/** XOR of one word per cache line of the box at b (bytes long), and of its last word. */
+@inline function touchLines(b: usize, bytes: usize): i32 {
+  let acc = load<i32>(b + bytes - 4);
+  let off: usize = 0;
+  for (; off + 256 <= bytes; off += 256) {
+    acc ^= load<i32>(b + off) ^ load<i32>(b + off, 64) ^ load<i32>(b + off, 128) ^ load<i32>(b + off, 192);
+  }
+  for (; off < bytes; off += 64) acc ^= load<i32>(b + off);
+  return acc;
+}
+
+/** Where lookupQuad's box loads go, so they are kept. */
+let boxSink: i32 = 0;
+
 /**
  * Four independent lookups walked in lockstep. Each step of one lookup waits on the load
  * of the step before, leaving the CPU idle; four interleaved walks keep it busy. Paths are
@@ -91,6 +105,28 @@ export function lookupQuad(
   a: RandomCutTree, b: RandomCutTree, c: RandomCutTree, d: RandomCutTree, q: StaticArray<f32>,
   pa: StaticArray<i32>, pb: StaticArray<i32>, pc: StaticArray<i32>, pd: StaticArray<i32>,
 ): i32 {
+  return walkFour(a, b, c, d, q, pa, pb, pc, pd, false);
+}
+
+/**
+ * lookupQuad for the score at D >= WIDE: the walks also load, below the top two levels, each
+ * visited node's box (one word per cache line) and range sum, and at the end each leaf's
+ * point. Those loads do not feed the dependent chain, so they fill the cycles it leaves idle,
+ * and the ascents and duplicate tests that follow find their data in cache.
+ */
+export function lookupQuadWithBoxes(
+  a: RandomCutTree, b: RandomCutTree, c: RandomCutTree, d: RandomCutTree, q: StaticArray<f32>,
+  pa: StaticArray<i32>, pb: StaticArray<i32>, pc: StaticArray<i32>, pd: StaticArray<i32>,
+): i32 {
+  return walkFour(a, b, c, d, q, pa, pb, pc, pd, true);
+}
+
+/** The two lookups above: inlined into each with withBoxes constant, so each is compiled for its own case. */
+@inline function walkFour(
+  a: RandomCutTree, b: RandomCutTree, c: RandomCutTree, d: RandomCutTree, q: StaticArray<f32>,
+  pa: StaticArray<i32>, pb: StaticArray<i32>, pc: StaticArray<i32>, pd: StaticArray<i32>,
+  withBoxes: bool,
+): i32 {
   const na = a.node;
   const nb = b.node;
   const nc = c.node;
@@ -99,6 +135,16 @@ export function lookupQuad(
   const cb = b.cutDim;
   const cc = c.cutDim;
   const cd = d.cutDim;
+  const bytes = <usize>a.dimensions << 3; // one box: 2D floats
+  const ba = changetype<usize>(a.box);
+  const bb = changetype<usize>(b.box);
+  const bc = changetype<usize>(c.box);
+  const bd = changetype<usize>(d.box);
+  const ra = changetype<usize>(a.boxRange);
+  const rb = changetype<usize>(b.boxRange);
+  const rc = changetype<usize>(c.boxRange);
+  const rd = changetype<usize>(d.boxRange);
+  let sink = 0;
   let x = a.root;
   let y = b.root;
   let z = c.root;
@@ -129,6 +175,12 @@ export function lookupQuad(
     unchecked(pc[depth] = z);
     unchecked(pd[depth] = w);
     depth++;
+    if (withBoxes && depth > 2) {
+      sink ^= touchLines(ba + <usize>x * bytes, bytes) ^ load<i32>(ra + (<usize>x << 3));
+      sink ^= touchLines(bb + <usize>y * bytes, bytes) ^ load<i32>(rb + (<usize>y << 3));
+      sink ^= touchLines(bc + <usize>z * bytes, bytes) ^ load<i32>(rc + (<usize>z << 3));
+      sink ^= touchLines(bd + <usize>w * bytes, bytes) ^ load<i32>(rd + (<usize>w << 3));
+    }
     const ax = x << 1;
     const ay = y << 1;
     const az = z << 1;
@@ -146,18 +198,22 @@ export function lookupQuad(
   while ((x & y & z & w) >= 0) {
     if (x >= 0) {
       unchecked(pa[da++] = x);
+      if (withBoxes) sink ^= touchLines(ba + <usize>x * bytes, bytes) ^ load<i32>(ra + (<usize>x << 3));
       x = child(unchecked(na[(x << 1) + 1]), unchecked(q[unchecked(ca[x])]) > reinterpret<f32>(unchecked(na[x << 1])));
     }
     if (y >= 0) {
       unchecked(pb[db++] = y);
+      if (withBoxes) sink ^= touchLines(bb + <usize>y * bytes, bytes) ^ load<i32>(rb + (<usize>y << 3));
       y = child(unchecked(nb[(y << 1) + 1]), unchecked(q[unchecked(cb[y])]) > reinterpret<f32>(unchecked(nb[y << 1])));
     }
     if (z >= 0) {
       unchecked(pc[dc++] = z);
+      if (withBoxes) sink ^= touchLines(bc + <usize>z * bytes, bytes) ^ load<i32>(rc + (<usize>z << 3));
       z = child(unchecked(nc[(z << 1) + 1]), unchecked(q[unchecked(cc[z])]) > reinterpret<f32>(unchecked(nc[z << 1])));
     }
     if (w >= 0) {
       unchecked(pd[dd++] = w);
+      if (withBoxes) sink ^= touchLines(bd + <usize>w * bytes, bytes) ^ load<i32>(rd + (<usize>w << 3));
       w = child(unchecked(nd[(w << 1) + 1]), unchecked(q[unchecked(cd[w])]) > reinterpret<f32>(unchecked(nd[w << 1])));
     }
   }
@@ -168,110 +224,9 @@ export function lookupQuad(
   quadDepthB = db;
   quadDepthC = dc;
   quadDepthD = dd;
-  return da;
-}
-
-/** XOR of one word per cache line of the box at b (bytes long), and of its last word. */
-@inline function touchLines(b: usize, bytes: usize): i32 {
-  let acc = load<i32>(b + bytes - 4);
-  let off: usize = 0;
-  for (; off + 256 <= bytes; off += 256) {
-    acc ^= load<i32>(b + off) ^ load<i32>(b + off, 64) ^ load<i32>(b + off, 128) ^ load<i32>(b + off, 192);
+  if (withBoxes) {
+    boxSink ^= sink ^ a.leafWord(x) ^ b.leafWord(y) ^ c.leafWord(z) ^ d.leafWord(w);
   }
-  for (; off < bytes; off += 64) acc ^= load<i32>(b + off);
-  return acc;
-}
-
-/** Where lookupQuadWide's loads go, so they are kept. */
-export let wideSink: i32 = 0;
-
-/**
- * lookupQuad for D >= WIDE that also loads every visited node's box (one word per line) and
- * range sum: the loads do not feed the walk's dependent chain, so they fill the cycles it
- * leaves idle, and the ascents that follow find the boxes in cache.
- */
-export function lookupQuadWide(
-  a: RandomCutTree, b: RandomCutTree, c: RandomCutTree, d: RandomCutTree, q: StaticArray<f32>,
-  pa: StaticArray<i32>, pb: StaticArray<i32>, pc: StaticArray<i32>, pd: StaticArray<i32>,
-): i32 {
-  const na = a.node;
-  const nb = b.node;
-  const nc = c.node;
-  const nd = d.node;
-  const ca = a.cutDim;
-  const cb = b.cutDim;
-  const cc = c.cutDim;
-  const cd = d.cutDim;
-  const bytes = <usize>a.dimensions << 3;
-  const ba = changetype<usize>(a.box);
-  const bb = changetype<usize>(b.box);
-  const bc = changetype<usize>(c.box);
-  const bd = changetype<usize>(d.box);
-  const ra = changetype<usize>(a.boxRange);
-  const rb = changetype<usize>(b.boxRange);
-  const rc = changetype<usize>(c.boxRange);
-  const rd = changetype<usize>(d.boxRange);
-  let sink = 0;
-  let x = a.root;
-  let y = b.root;
-  let z = c.root;
-  let w = d.root;
-  let depth = 0;
-  while (x >= 0 && y >= 0 && z >= 0 && w >= 0) {
-    unchecked(pa[depth] = x);
-    unchecked(pb[depth] = y);
-    unchecked(pc[depth] = z);
-    unchecked(pd[depth] = w);
-    depth++;
-    if (depth > 2) {
-      sink ^= touchLines(ba + <usize>x * bytes, bytes) ^ load<i32>(ra + (<usize>x << 3));
-      sink ^= touchLines(bb + <usize>y * bytes, bytes) ^ load<i32>(rb + (<usize>y << 3));
-      sink ^= touchLines(bc + <usize>z * bytes, bytes) ^ load<i32>(rc + (<usize>z << 3));
-      sink ^= touchLines(bd + <usize>w * bytes, bytes) ^ load<i32>(rd + (<usize>w << 3));
-    }
-    const ax = x << 1;
-    const ay = y << 1;
-    const az = z << 1;
-    const aw = w << 1;
-    x = child(unchecked(na[ax + 1]), unchecked(q[unchecked(ca[x])]) > reinterpret<f32>(unchecked(na[ax])));
-    y = child(unchecked(nb[ay + 1]), unchecked(q[unchecked(cb[y])]) > reinterpret<f32>(unchecked(nb[ay])));
-    z = child(unchecked(nc[az + 1]), unchecked(q[unchecked(cc[z])]) > reinterpret<f32>(unchecked(nc[az])));
-    w = child(unchecked(nd[aw + 1]), unchecked(q[unchecked(cd[w])]) > reinterpret<f32>(unchecked(nd[aw])));
-  }
-  let da = depth;
-  let db = depth;
-  let dc = depth;
-  let dd = depth;
-  while ((x & y & z & w) >= 0) {
-    if (x >= 0) {
-      unchecked(pa[da++] = x);
-      sink ^= touchLines(ba + <usize>x * bytes, bytes) ^ load<i32>(ra + (<usize>x << 3));
-      x = child(unchecked(na[(x << 1) + 1]), unchecked(q[unchecked(ca[x])]) > reinterpret<f32>(unchecked(na[x << 1])));
-    }
-    if (y >= 0) {
-      unchecked(pb[db++] = y);
-      sink ^= touchLines(bb + <usize>y * bytes, bytes) ^ load<i32>(rb + (<usize>y << 3));
-      y = child(unchecked(nb[(y << 1) + 1]), unchecked(q[unchecked(cb[y])]) > reinterpret<f32>(unchecked(nb[y << 1])));
-    }
-    if (z >= 0) {
-      unchecked(pc[dc++] = z);
-      sink ^= touchLines(bc + <usize>z * bytes, bytes) ^ load<i32>(rc + (<usize>z << 3));
-      z = child(unchecked(nc[(z << 1) + 1]), unchecked(q[unchecked(cc[z])]) > reinterpret<f32>(unchecked(nc[z << 1])));
-    }
-    if (w >= 0) {
-      unchecked(pd[dd++] = w);
-      sink ^= touchLines(bd + <usize>w * bytes, bytes) ^ load<i32>(rd + (<usize>w << 3));
-      w = child(unchecked(nd[(w << 1) + 1]), unchecked(q[unchecked(cd[w])]) > reinterpret<f32>(unchecked(nd[w << 1])));
-    }
-  }
-  unchecked(pa[da] = x);
-  unchecked(pb[db] = y);
-  unchecked(pc[dc] = z);
-  unchecked(pd[dd] = w);
-  quadDepthB = db;
-  quadDepthC = dc;
-  quadDepthD = dd;
-  wideSink ^= sink;
   return da;
 }
 
@@ -282,7 +237,7 @@ export class RandomCutTree {
   /**
    * Internal node n as two words at [2n]: cutValue (f32 bits), then both children packed as
    * i16 (left low, right high; leaves ~slot, so S <= 4096 fits). Eight bytes per node keep
-   * the trees' hot part small, and a lookup step picks a child by shifting, not branching.
+   * the trees' hot part small, and a lookup step picks a child without branching.
    * A free node's second word is the free-list link.
    */
   readonly node: StaticArray<i32>;
@@ -855,12 +810,9 @@ export class RandomCutTree {
     }
   }
 
-  /**
-   * The first word of the leaf's point at path[h], loaded ahead of the duplicate test (the
-   * boxes on the path were loaded by lookupQuadWide).
-   */
-  touchLeaf(path: StaticArray<i32>, h: i32): i32 {
-    return reinterpret<i32>(unchecked(this.store.coords[unchecked(this.leafPoint[~unchecked(path[h])]) * this.dimensions]));
+  /** The first word of the point of leaf code `leaf` (~slot), for lookupQuad's loads. */
+  @inline leafWord(leaf: i32): i32 {
+    return reinterpret<i32>(unchecked(this.store.coords[unchecked(this.leafPoint[~leaf]) * this.dimensions]));
   }
 
   /** Per-tree anomaly score of q with tree mass `mass` (§7.1). */
