@@ -514,19 +514,12 @@ export class RandomCutTree {
       const parent = unchecked(path[cutLevel - 1]);
       if (this.left(parent) == sub) this.setLeft(parent, node);
       else this.setRight(parent, node);
-      if (wide) {
-        // Grow the ancestors' boxes that do not hold p yet (each was a cut's box, so its
-        // new range sum is that cut's total).
-        for (let l = cutLevel - 1; l > holdLevel; l--) {
-          const a = unchecked(path[l]);
-          this.growBox(a, coords, po);
-          unchecked(this.boxRange[a] = unchecked(totals[l]));
-        }
-      } else {
-        // Grow ancestors' boxes; once one already holds p, all above it do too.
-        for (let l = cutLevel - 1; l >= 0; l--) {
-          if (!this.extendBox(unchecked(path[l]), coords, po)) break;
-        }
+      // Grow the ancestors' boxes that do not hold p yet (each was a cut's box, so at
+      // D >= WIDE its new range sum is that cut's total).
+      for (let l = cutLevel - 1; l > holdLevel; l--) {
+        const a = unchecked(path[l]);
+        this.growBox(a, coords, po);
+        if (wide) unchecked(this.boxRange[a] = unchecked(totals[l]));
       }
     }
     return leafNew;
@@ -672,7 +665,7 @@ export class RandomCutTree {
     unreachable();
   }
 
-  /** box ← box ∪ {p} for D >= WIDE (the caller sets its range sum). */
+  /** box ← box ∪ {p} (at D >= WIDE the caller sets its range sum). */
   private growBox(node: i32, p: StaticArray<f32>, po: i32): void {
     const D = this.dimensions;
     const base = 2 * node * D;
@@ -688,41 +681,6 @@ export class RandomCutTree {
       if (x < unchecked(box[base + d])) unchecked(box[base + d] = x);
       if (x > unchecked(box[base + D + d])) unchecked(box[base + D + d] = x);
     }
-  }
-
-  /** box ← box ∪ {p} for D < WIDE (no range sum to keep); false when the box already contained p. */
-  private extendBox(node: i32, p: StaticArray<f32>, po: i32): bool {
-    const D = this.dimensions;
-    const base = 2 * node * D;
-    const box = this.box;
-    let changed = false;
-    let d = 0;
-    if (D >= 4) {
-      let grew = i32x4.splat(0);
-      for (; d + 4 <= D; d += 4) {
-        const x = v128.load(at(p, po + d));
-        const a = v128.load(at(box, base + d));
-        const b = v128.load(at(box, base + D + d));
-        grew = v128.or(grew, v128.or(f32x4.lt(x, a), f32x4.gt(x, b)));
-        const a2 = f32x4.pmin(a, x);
-        const b2 = f32x4.pmax(b, x);
-        v128.store(at(box, base + d), a2);
-        v128.store(at(box, base + D + d), b2);
-      }
-      changed = v128.any_true(grew);
-    }
-    for (; d < D; d++) {
-      const x = unchecked(p[po + d]);
-      if (x < unchecked(box[base + d])) {
-        unchecked(box[base + d] = x);
-        changed = true;
-      }
-      if (x > unchecked(box[base + D + d])) {
-        unchecked(box[base + D + d] = x);
-        changed = true;
-      }
-    }
-    return changed;
   }
 
   /** box(node) ← box(left) ∪ box(right); false when nothing changed. */
