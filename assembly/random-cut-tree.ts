@@ -883,40 +883,57 @@ export class RandomCutTree {
       const list = changetype<usize>(outside);
       const boxes = changetype<usize>(box);
       const half = <usize>D << 2;
-      for (let j = h - 1; j >= 0; j--) {
-        const node = unchecked(path[j]);
-        const lp = boxes + <usize>node * (half << 1);
-        const hp = lp + half;
+      // Two levels per pass over the list: level j (box A) and its parent j - 1 (box B,
+      // which holds A, so a lane outside B is outside A). Each level's sums still add the
+      // listed groups in order (groups inside add +0), the list kept is B's, and the levels
+      // update s one after the other as before; at the root, B is A again and is not used.
+      // Half the passes means half the list loops' unpredictable exits.
+      for (let j = h - 1; j >= 0; j -= 2) {
+        const nodeA = unchecked(path[j]);
+        const nodeB = j > 0 ? unchecked(path[j - 1]) : nodeA;
+        const la = boxes + <usize>nodeA * (half << 1);
+        const ha = la + half;
+        const lb = boxes + <usize>nodeB * (half << 1);
+        const hb = lb + half;
         // Lane 0 sums below, lane 1 above, each in dimension order.
-        let sums = f64x2.splat(0);
+        let sa = f64x2.splat(0);
+        let sb = f64x2.splat(0);
         let m = 0;
         if (j == h - 1) {
           const end = <usize>D4 << 2;
           for (let o: usize = 0; o < end; o += 16) {
             const x = v128.load(qp + o);
-            const gb = f32x4.pmax(zero, f32x4.sub(v128.load(lp + o), x));
-            const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(hp + o)));
-            // No branch: lanes inside add +0, and the group stays listed only if a lane is
-            // out (the gaps are +0 or positive: a lane of gb | ga above 0 is outside).
-            sums = addPairs(sums, gb, ga);
+            const gba = f32x4.pmax(zero, f32x4.sub(v128.load(la + o), x));
+            const gaa = f32x4.pmax(zero, f32x4.sub(x, v128.load(ha + o)));
+            const gbb = f32x4.pmax(zero, f32x4.sub(v128.load(lb + o), x));
+            const gab = f32x4.pmax(zero, f32x4.sub(x, v128.load(hb + o)));
+            sa = addPairs(sa, gba, gaa);
+            sb = addPairs(sb, gbb, gab);
+            // No branch: the group stays listed only if a lane is out of B (the gaps are +0
+            // or positive: a lane of gb | ga above 0 is outside).
             store<i32>(list + (<usize>m << 2), <i32>o);
-            m += (i32x4.bitmask(f32x4.gt(v128.or(gb, ga), zero)) + 15) >> 4;
+            m += (i32x4.bitmask(f32x4.gt(v128.or(gbb, gab), zero)) + 15) >> 4;
           }
         } else {
           const end = list + (<usize>ng << 2);
           for (let e = list; e < end; e += 4) {
             const o = <usize>load<i32>(e);
             const x = v128.load(qp + o);
-            const gb = f32x4.pmax(zero, f32x4.sub(v128.load(lp + o), x));
-            const ga = f32x4.pmax(zero, f32x4.sub(x, v128.load(hp + o)));
-            sums = addPairs(sums, gb, ga);
+            const gba = f32x4.pmax(zero, f32x4.sub(v128.load(la + o), x));
+            const gaa = f32x4.pmax(zero, f32x4.sub(x, v128.load(ha + o)));
+            const gbb = f32x4.pmax(zero, f32x4.sub(v128.load(lb + o), x));
+            const gab = f32x4.pmax(zero, f32x4.sub(x, v128.load(hb + o)));
+            sa = addPairs(sa, gba, gaa);
+            sb = addPairs(sb, gbb, gab);
             store<i32>(list + (<usize>m << 2), <i32>o);
-            m += (i32x4.bitmask(f32x4.gt(v128.or(gb, ga), zero)) + 15) >> 4;
+            m += (i32x4.bitmask(f32x4.gt(v128.or(gbb, gab), zero)) + 15) >> 4;
           }
         }
         ng = m;
-        let below = f64x2.extract_lane(sums, 0);
-        let above = f64x2.extract_lane(sums, 1);
+        let belowA = f64x2.extract_lane(sa, 0);
+        let aboveA = f64x2.extract_lane(sa, 1);
+        let belowB = f64x2.extract_lane(sb, 0);
+        let aboveB = f64x2.extract_lane(sb, 1);
         if (tail != 0) {
           let t = tail;
           tail = 0;
@@ -925,17 +942,27 @@ export class RandomCutTree {
             t &= t - 1;
             const d = D4 + i;
             const y = unchecked(q[d]);
-            const gb = load<f32>(lp + (<usize>d << 2)) - y;
-            const ga = y - load<f32>(hp + (<usize>d << 2));
-            if (gb > 0) below += <f64>gb;
-            if (ga > 0) above += <f64>ga;
-            if (gb > 0 || ga > 0) tail |= 1 << i;
+            const off = <usize>d << 2;
+            const gba = load<f32>(la + off) - y;
+            const gaa = y - load<f32>(ha + off);
+            if (gba > 0) belowA += <f64>gba;
+            if (gaa > 0) aboveA += <f64>gaa;
+            const gbb = load<f32>(lb + off) - y;
+            const gab = y - load<f32>(hb + off);
+            if (gbb > 0) belowB += <f64>gbb;
+            if (gab > 0) aboveB += <f64>gab;
+            if (gbb > 0 || gab > 0) tail |= 1 << i;
           }
         }
-        const out = above + below;
-        if (out == 0) break;
-        const pr = out / (unchecked(ranges[node]) + out);
-        s = pr * unchecked(INVERSE_DEPTH[j]) + (1.0 - pr) * s;
+        const outA = aboveA + belowA;
+        if (outA == 0) break;
+        const prA = outA / (unchecked(ranges[nodeA]) + outA);
+        s = prA * unchecked(INVERSE_DEPTH[j]) + (1.0 - prA) * s;
+        if (j == 0) break;
+        const outB = aboveB + belowB;
+        if (outB == 0) break;
+        const prB = outB / (unchecked(ranges[nodeB]) + outB);
+        s = prB * unchecked(INVERSE_DEPTH[j - 1]) + (1.0 - prB) * s;
       }
     }
     return (s * unchecked(ln[mass + 1])) / LN2;
