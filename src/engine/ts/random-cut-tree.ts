@@ -657,12 +657,22 @@ export class RandomCutTree {
       // order as one pass over every coordinate would.
       let nb = 0;
       let ta = D;
-      for (let j = h - 1; j >= 0; j--) {
-        const node = path[j]!;
-        const base = 2 * node * D;
-        const top = base + D;
-        let below = 0;
-        let above = 0;
+      // Two levels per pass over the lists, as in the kernel: level j (box A) and its parent
+      // j - 1 (box B, which holds A, so a coordinate outside B is outside A and B's bound is
+      // read only there). Each level's sums add their terms in dimension order, the lists kept
+      // are B's, and s is updated level by level with the same breaks. At the root, B is A
+      // again and is not used.
+      for (let j = h - 1; j >= 0; j -= 2) {
+        const nodeA = path[j]!;
+        const nodeB = j > 0 ? path[j - 1]! : nodeA;
+        const baseA = 2 * nodeA * D;
+        const topA = baseA + D;
+        const baseB = 2 * nodeB * D;
+        const topB = baseB + D;
+        let belowA = 0;
+        let aboveA = 0;
+        let belowB = 0;
+        let aboveB = 0;
         // fround(lo - x) > 0 exactly when lo > x (an f32 difference of unequal values is never
         // 0), so the differences are computed only for coordinates outside. The loops go four
         // coordinates at a time: V8 checks each typed array once per loop iteration, so an
@@ -675,62 +685,102 @@ export class RandomCutTree {
             const x1 = q[qo + d + 1]!;
             const x2 = q[qo + d + 2]!;
             const x3 = q[qo + d + 3]!;
-            const l0 = box[base + d]!;
-            const l1 = box[base + d + 1]!;
-            const l2 = box[base + d + 2]!;
-            const l3 = box[base + d + 3]!;
+            const l0 = box[baseA + d]!;
+            const l1 = box[baseA + d + 1]!;
+            const l2 = box[baseA + d + 2]!;
+            const l3 = box[baseA + d + 3]!;
             if (l0 > x0) {
-              below += Math.fround(l0 - x0);
-              outside[nb++] = d;
+              belowA += Math.fround(l0 - x0);
+              const lb = box[baseB + d]!;
+              if (lb > x0) {
+                belowB += Math.fround(lb - x0);
+                outside[nb++] = d;
+              }
             } else {
-              const u = box[top + d]!;
+              const u = box[topA + d]!;
               if (x0 > u) {
-                above += Math.fround(x0 - u);
-                outside[--ta] = d;
+                aboveA += Math.fround(x0 - u);
+                const ub = box[topB + d]!;
+                if (x0 > ub) {
+                  aboveB += Math.fround(x0 - ub);
+                  outside[--ta] = d;
+                }
               }
             }
             if (l1 > x1) {
-              below += Math.fround(l1 - x1);
-              outside[nb++] = d + 1;
+              belowA += Math.fround(l1 - x1);
+              const lb = box[baseB + d + 1]!;
+              if (lb > x1) {
+                belowB += Math.fround(lb - x1);
+                outside[nb++] = d + 1;
+              }
             } else {
-              const u = box[top + d + 1]!;
+              const u = box[topA + d + 1]!;
               if (x1 > u) {
-                above += Math.fround(x1 - u);
-                outside[--ta] = d + 1;
+                aboveA += Math.fround(x1 - u);
+                const ub = box[topB + d + 1]!;
+                if (x1 > ub) {
+                  aboveB += Math.fround(x1 - ub);
+                  outside[--ta] = d + 1;
+                }
               }
             }
             if (l2 > x2) {
-              below += Math.fround(l2 - x2);
-              outside[nb++] = d + 2;
+              belowA += Math.fround(l2 - x2);
+              const lb = box[baseB + d + 2]!;
+              if (lb > x2) {
+                belowB += Math.fround(lb - x2);
+                outside[nb++] = d + 2;
+              }
             } else {
-              const u = box[top + d + 2]!;
+              const u = box[topA + d + 2]!;
               if (x2 > u) {
-                above += Math.fround(x2 - u);
-                outside[--ta] = d + 2;
+                aboveA += Math.fround(x2 - u);
+                const ub = box[topB + d + 2]!;
+                if (x2 > ub) {
+                  aboveB += Math.fround(x2 - ub);
+                  outside[--ta] = d + 2;
+                }
               }
             }
             if (l3 > x3) {
-              below += Math.fround(l3 - x3);
-              outside[nb++] = d + 3;
+              belowA += Math.fround(l3 - x3);
+              const lb = box[baseB + d + 3]!;
+              if (lb > x3) {
+                belowB += Math.fround(lb - x3);
+                outside[nb++] = d + 3;
+              }
             } else {
-              const u = box[top + d + 3]!;
+              const u = box[topA + d + 3]!;
               if (x3 > u) {
-                above += Math.fround(x3 - u);
-                outside[--ta] = d + 3;
+                aboveA += Math.fround(x3 - u);
+                const ub = box[topB + d + 3]!;
+                if (x3 > ub) {
+                  aboveB += Math.fround(x3 - ub);
+                  outside[--ta] = d + 3;
+                }
               }
             }
           }
           for (; d < D; d++) {
-            const x = q[qo + d]!;
-            const lo = box[base + d]!;
-            if (lo > x) {
-              below += Math.fround(lo - x);
-              outside[nb++] = d;
+            const x0 = q[qo + d]!;
+            const l0 = box[baseA + d]!;
+            if (l0 > x0) {
+              belowA += Math.fround(l0 - x0);
+              const lb = box[baseB + d]!;
+              if (lb > x0) {
+                belowB += Math.fround(lb - x0);
+                outside[nb++] = d;
+              }
             } else {
-              const u = box[top + d]!;
-              if (x > u) {
-                above += Math.fround(x - u);
-                outside[--ta] = d;
+              const u = box[topA + d]!;
+              if (x0 > u) {
+                aboveA += Math.fround(x0 - u);
+                const ub = box[topB + d]!;
+                if (x0 > ub) {
+                  aboveB += Math.fround(x0 - ub);
+                  outside[--ta] = d;
+                }
               }
             }
           }
@@ -744,38 +794,58 @@ export class RandomCutTree {
             const d1 = outside[k + 1]!;
             const d2 = outside[k + 2]!;
             const d3 = outside[k + 3]!;
-            const l0 = box[base + d0]!;
-            const l1 = box[base + d1]!;
-            const l2 = box[base + d2]!;
-            const l3 = box[base + d3]!;
+            const l0 = box[baseA + d0]!;
+            const l1 = box[baseA + d1]!;
+            const l2 = box[baseA + d2]!;
+            const l3 = box[baseA + d3]!;
             const x0 = q[qo + d0]!;
             const x1 = q[qo + d1]!;
             const x2 = q[qo + d2]!;
             const x3 = q[qo + d3]!;
             if (l0 > x0) {
-              below += Math.fround(l0 - x0);
-              outside[m++] = d0;
+              belowA += Math.fround(l0 - x0);
+              const lb = box[baseB + d0]!;
+              if (lb > x0) {
+                belowB += Math.fround(lb - x0);
+                outside[m++] = d0;
+              }
             }
             if (l1 > x1) {
-              below += Math.fround(l1 - x1);
-              outside[m++] = d1;
+              belowA += Math.fround(l1 - x1);
+              const lb = box[baseB + d1]!;
+              if (lb > x1) {
+                belowB += Math.fround(lb - x1);
+                outside[m++] = d1;
+              }
             }
             if (l2 > x2) {
-              below += Math.fround(l2 - x2);
-              outside[m++] = d2;
+              belowA += Math.fround(l2 - x2);
+              const lb = box[baseB + d2]!;
+              if (lb > x2) {
+                belowB += Math.fround(lb - x2);
+                outside[m++] = d2;
+              }
             }
             if (l3 > x3) {
-              below += Math.fround(l3 - x3);
-              outside[m++] = d3;
+              belowA += Math.fround(l3 - x3);
+              const lb = box[baseB + d3]!;
+              if (lb > x3) {
+                belowB += Math.fround(lb - x3);
+                outside[m++] = d3;
+              }
             }
           }
           for (; k < nb; k++) {
-            const d = outside[k]!;
-            const lo = box[base + d]!;
-            const x = q[qo + d]!;
-            if (lo > x) {
-              below += Math.fround(lo - x);
-              outside[m++] = d;
+            const d0 = outside[k]!;
+            const l0 = box[baseA + d0]!;
+            const x0 = q[qo + d0]!;
+            if (l0 > x0) {
+              belowA += Math.fround(l0 - x0);
+              const lb = box[baseB + d0]!;
+              if (lb > x0) {
+                belowB += Math.fround(lb - x0);
+                outside[m++] = d0;
+              }
             }
           }
           nb = m;
@@ -788,46 +858,71 @@ export class RandomCutTree {
             const d1 = outside[k - 1]!;
             const d2 = outside[k - 2]!;
             const d3 = outside[k - 3]!;
-            const u0 = box[top + d0]!;
-            const u1 = box[top + d1]!;
-            const u2 = box[top + d2]!;
-            const u3 = box[top + d3]!;
+            const u0 = box[topA + d0]!;
+            const u1 = box[topA + d1]!;
+            const u2 = box[topA + d2]!;
+            const u3 = box[topA + d3]!;
             const x0 = q[qo + d0]!;
             const x1 = q[qo + d1]!;
             const x2 = q[qo + d2]!;
             const x3 = q[qo + d3]!;
             if (x0 > u0) {
-              above += Math.fround(x0 - u0);
-              outside[--w] = d0;
+              aboveA += Math.fround(x0 - u0);
+              const ub = box[topB + d0]!;
+              if (x0 > ub) {
+                aboveB += Math.fround(x0 - ub);
+                outside[--w] = d0;
+              }
             }
             if (x1 > u1) {
-              above += Math.fround(x1 - u1);
-              outside[--w] = d1;
+              aboveA += Math.fround(x1 - u1);
+              const ub = box[topB + d1]!;
+              if (x1 > ub) {
+                aboveB += Math.fround(x1 - ub);
+                outside[--w] = d1;
+              }
             }
             if (x2 > u2) {
-              above += Math.fround(x2 - u2);
-              outside[--w] = d2;
+              aboveA += Math.fround(x2 - u2);
+              const ub = box[topB + d2]!;
+              if (x2 > ub) {
+                aboveB += Math.fround(x2 - ub);
+                outside[--w] = d2;
+              }
             }
             if (x3 > u3) {
-              above += Math.fround(x3 - u3);
-              outside[--w] = d3;
+              aboveA += Math.fround(x3 - u3);
+              const ub = box[topB + d3]!;
+              if (x3 > ub) {
+                aboveB += Math.fround(x3 - ub);
+                outside[--w] = d3;
+              }
             }
           }
           for (; k >= ta; k--) {
-            const d = outside[k]!;
-            const u = box[top + d]!;
-            const x = q[qo + d]!;
-            if (x > u) {
-              above += Math.fround(x - u);
-              outside[--w] = d;
+            const d0 = outside[k]!;
+            const u0 = box[topA + d0]!;
+            const x0 = q[qo + d0]!;
+            if (x0 > u0) {
+              aboveA += Math.fround(x0 - u0);
+              const ub = box[topB + d0]!;
+              if (x0 > ub) {
+                aboveB += Math.fround(x0 - ub);
+                outside[--w] = d0;
+              }
             }
           }
           ta = w;
         }
-        const out = above + below;
-        if (out === 0) break;
-        const pr = out / (ranges[node]! + out);
-        s = pr * INVERSE_DEPTH[j]! + (1.0 - pr) * s;
+        const outA = aboveA + belowA;
+        if (outA === 0) break;
+        const prA = outA / (ranges[nodeA]! + outA);
+        s = prA * INVERSE_DEPTH[j]! + (1.0 - prA) * s;
+        if (j === 0) break;
+        const outB = aboveB + belowB;
+        if (outB === 0) break;
+        const prB = outB / (ranges[nodeB]! + outB);
+        s = prB * INVERSE_DEPTH[j - 1]! + (1.0 - prB) * s;
       }
     }
     return (s * ln[mass + 1]!) / LN2;
