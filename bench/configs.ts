@@ -58,14 +58,14 @@ export function rowKey(config: BenchConfig, engine: EngineName): string {
 export const JAVA_SIDE_BY_SIDE = {
   date: '2026-12-02',
   conditions:
-    'commit 1e2b712, shared 2-core VM (AMD EPYC), OpenJDK 17.0.15, Node 20.20.2, load average 1.2-1.7 (quiet), ' +
+    'commit 61d8789, shared 2-core VM (AMD EPYC), OpenJDK 17.0.15, Node 20.20.2, load average 1.3-2.9 (median 1.5), ' +
     'points per CPU-second of each process (JIT, GC and compiler threads included), median of 5 rounds',
   rows: {
-    't50-1d': { java: 20_534, wasm: 132_166, ts: 58_515 },
-    't100-1d': { java: 14_286, wasm: 65_244, ts: 28_085 },
-    't50-1d-s4': { java: 17_825, wasm: 87_036, ts: 28_314 },
-    't30-3d': { java: 25_445, wasm: 138_772, ts: 60_184 },
-    't30-5d-s8': { java: 12_376, wasm: 50_927, ts: 12_871 },
+    't50-1d': { java: 21_552, wasm: 128_527, ts: 55_195 },
+    't100-1d': { java: 14_124, wasm: 61_323, ts: 28_456 },
+    't50-1d-s4': { java: 17_953, wasm: 90_417, ts: 29_106 },
+    't30-3d': { java: 25_381, wasm: 140_742, ts: 61_878 },
+    't30-5d-s8': { java: 11_905, wasm: 48_995, ts: 14_535 },
   } as Readonly<Record<string, { java: number; wasm: number; ts: number }>>,
 };
 
