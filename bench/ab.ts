@@ -64,12 +64,15 @@ const sides = [pathA, pathB, pathB, pathA].map((path) => {
 /** Feeds points [from, from + n) to one forest; returns the CPU microseconds process() took. */
 function feed(side: (typeof sides)[number], from: number, n: number): number {
   const { kernel } = side;
-  new Float64Array(kernel.memory.buffer, kernel.ioBuffer(n * (b + 1)), n * b).set(data.subarray(from * b, (from + n) * b));
+  // ioBuffer() can grow the memory, which detaches the buffer read before it: read it after.
+  const io = kernel.ioBuffer(n * (b + 1));
+  new Float64Array(kernel.memory.buffer, io, n * b).set(data.subarray(from * b, (from + n) * b));
   const t0 = process.cpuUsage();
   kernel.process(side.handle, n);
   const t = process.cpuUsage(t0);
   // The scores follow the points in the I/O buffer (memory may have grown: a fresh view).
-  const scores = new Float64Array(kernel.memory.buffer, kernel.ioBuffer(n * (b + 1)) + n * b * 8, n);
+  const out = kernel.ioBuffer(n * (b + 1)) + n * b * 8;
+  const scores = new Float64Array(kernel.memory.buffer, out, n);
   for (let i = 0; i < n; i++) side.sum += scores[i]!;
   return t.user + t.system;
 }
